@@ -1,0 +1,86 @@
+"""Budgets, devices, seeds and threads: the few settings every chapter starts with.
+
+A *budget* says how much compute a chapter may spend:
+
+- ``quick``: CI and ``pytest --nbval`` (each notebook <= 60 s on 2 CPU cores; results are only smoke),
+- ``cpu``: a laptop (<= ~10 min a chapter; results visibly right),
+- ``gpu``: a Colab T4 (<= ~15 min a chapter; results good).
+
+The default is ``gpu`` when CUDA (or Apple MPS) is available, else ``cpu``; the environment variable
+``MINIDIFF_BUDGET`` overrides it. Chapters size everything with one call:
+``steps = pick(quick=40, cpu=2_000, gpu=15_000)``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+BUDGETS = ("quick", "cpu", "gpu")
+
+
+def _accelerator() -> str | None:
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return None
+
+
+def budget() -> str:
+    """The current budget: ``MINIDIFF_BUDGET`` if set, else ``gpu`` with an accelerator, else ``cpu``."""
+    name = os.environ.get("MINIDIFF_BUDGET", "").strip().lower()
+    if name:
+        if name not in BUDGETS:
+            raise ValueError(f"MINIDIFF_BUDGET={name!r} is not a budget: set it to one of {', '.join(BUDGETS)}")
+        return name
+    return "gpu" if _accelerator() else "cpu"
+
+
+def pick(quick, cpu, gpu, *, budget_name: str | None = None):
+    """Return the value for the current budget, e.g. ``pick(quick=40, cpu=2_000, gpu=15_000)``."""
+    name = budget_name or budget()
+    if name not in BUDGETS:
+        raise ValueError(f"unknown budget {name!r}: use one of {', '.join(BUDGETS)}")
+    return {"quick": quick, "cpu": cpu, "gpu": gpu}[name]
+
+
+def device() -> torch.device:
+    """CUDA if available, then Apple MPS, else CPU; ``MINIDIFF_DEVICE`` (e.g. ``cpu``) overrides."""
+    forced = os.environ.get("MINIDIFF_DEVICE", "").strip()
+    if forced:
+        return torch.device(forced)
+    return torch.device(_accelerator() or "cpu")
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python, NumPy and torch (all devices) so a re-run draws the same numbers."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def threads() -> int:
+    """Set and return torch's CPU thread count.
+
+    ``MINIDIFF_THREADS`` wins; when notebooks run in parallel under pytest-xdist (the kernel inherits
+    ``PYTEST_XDIST_WORKER``) each kernel gets 1 thread so two kernels do not fight over 2 cores;
+    otherwise torch's default (one per core) is kept.
+    """
+    wanted = os.environ.get("MINIDIFF_THREADS")
+    if wanted:
+        torch.set_num_threads(int(wanted))
+    elif os.environ.get("PYTEST_XDIST_WORKER"):
+        torch.set_num_threads(1)
+    return torch.get_num_threads()
+
+
+def describe() -> str:
+    """One line for a notebook's top: budget, device, threads, torch version."""
+    dev = device()
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type
+    return f"budget={budget()} device={name} threads={torch.get_num_threads()} torch={torch.__version__}"
