@@ -36,7 +36,7 @@ def budget() -> str:
     name = os.environ.get("MINIDIFF_BUDGET", "").strip().lower()
     if name:
         if name not in BUDGETS:
-            raise ValueError(f"MINIDIFF_BUDGET={name!r} is not a budget: set it to one of {', '.join(BUDGETS)}")
+            raise ValueError(f"MINIDIFF_BUDGET={name!r} is not a budget: use one of {', '.join(BUDGETS)}")
         return name
     return "gpu" if _accelerator() else "cpu"
 

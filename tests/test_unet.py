@@ -1,0 +1,124 @@
+"""minidiff.unet: shapes, zero-initialised output, gradient flow, presets, the cond hook, helpful errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from minidiff.unet import PRESETS, UNet, UNetConfig, count_parameters, group_norm
+
+SMALL = dict(base_channels=8, channel_mults=(1, 2), blocks_per_level=1, attn_levels=(1,), heads=2, groups=4)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: one thread is faster and does not fight other processes for the 2 cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def perturb(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Add noise to every parameter so that zero-initialised layers stop hiding the rest of the network."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn(p.shape, generator=generator))
+    return model
+
+
+@pytest.mark.parametrize(
+    "overrides, shape",
+    [
+        ({}, (2, 3, 16, 16)),
+        ({}, (1, 3, 64, 64)),
+        ({}, (2, 3, 32, 16)),  # not square
+        (dict(channel_mults=(1, 2, 2), attn_levels=(2,)), (2, 3, 32, 32)),
+        (dict(blocks_per_level=2, attn_levels=(0, 1)), (2, 3, 8, 8)),
+        (dict(in_channels=4, out_channels=8), (2, 4, 8, 8)),  # latents in, another width out
+    ],
+)
+def test_output_shapes(overrides, shape):
+    cfg = UNetConfig(**{**SMALL, **overrides})
+    model = perturb(UNet(cfg))
+    out = model(torch.randn(shape), torch.rand(shape[0]))
+    assert out.shape == (shape[0], cfg.out_channels or cfg.in_channels, *shape[2:])
+    assert torch.isfinite(out).all()
+
+
+def test_default_config_builds_and_runs():
+    model = UNet(UNetConfig())
+    assert model(torch.randn(1, 3, 16, 16), torch.rand(1)).shape == (1, 3, 16, 16)
+
+
+def test_output_is_exactly_zero_at_init():
+    model = UNet(UNetConfig(**SMALL))
+    assert torch.equal(model(torch.randn(2, 3, 16, 16), torch.rand(2)), torch.zeros(2, 3, 16, 16))
+
+
+def test_gradient_reaches_every_parameter():
+    model = perturb(UNet(UNetConfig(**SMALL, cond_dim=5)))
+    out = model(torch.randn(2, 3, 16, 16), torch.rand(2), torch.randn(2, 5))
+    out.square().mean().backward()
+    no_grad = [name for name, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
+    assert not no_grad, f"no gradient reaches {no_grad}"
+
+
+def test_presets_parameter_counts():
+    ranges = {"tiny": (0.3e6, 0.6e6), "small": (2e6, 4e6), "base": (8e6, 20e6)}
+    assert set(PRESETS) == set(ranges)
+    for name, (low, high) in ranges.items():
+        n = count_parameters(UNet(UNetConfig(**PRESETS[name])))
+        assert low <= n <= high, f"{name}: {n:,} parameters, expected {low:,.0f}..{high:,.0f}"
+
+
+def test_cond_hook_changes_the_output():
+    torch.manual_seed(0)
+    model = perturb(UNet(UNetConfig(**SMALL, cond_dim=4)))
+    xt, t = torch.randn(2, 3, 16, 16), torch.rand(2)
+    out_a = model(xt, t, torch.zeros(2, 4))
+    out_b = model(xt, t, torch.ones(2, 4))
+    assert not torch.allclose(out_a, out_b)
+    torch.testing.assert_close(model(xt, t, torch.zeros(2, 4)), out_a)  # deterministic in eval and train
+
+
+def test_time_changes_the_output():
+    model = perturb(UNet(UNetConfig(**SMALL)))
+    xt = torch.randn(1, 3, 16, 16).expand(2, -1, -1, -1)
+    out = model(xt, torch.tensor([0.1, 0.9]))
+    assert not torch.allclose(out[0], out[1])
+
+
+def test_group_norm_picks_a_divisor():
+    assert group_norm(64, 32).num_groups == 32
+    assert group_norm(48, 32).num_groups == 24
+    assert group_norm(8, 32).num_groups == 8
+    assert group_norm(12, 8).num_groups == 6
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        ((torch.randn(2, 1, 16, 16), torch.rand(2)), "in_channels"),
+        ((torch.randn(3, 16, 16), torch.rand(3)), "batch dimension"),
+        ((torch.randn(2, 3, 15, 16), torch.rand(2)), "divisible by 2"),
+        ((torch.randn(2, 3, 16, 16), torch.rand(3)), r"t must have shape"),
+        ((torch.randn(2, 3, 16, 16), torch.rand(2, 1)), r"t must have shape"),
+        ((torch.randn(2, 3, 16, 16), torch.rand(2), torch.randn(2, 4)), "unconditional"),
+    ],
+)
+def test_bad_inputs_raise_helpful_errors(args, match):
+    model = UNet(UNetConfig(**SMALL))
+    with pytest.raises(ValueError, match=match):
+        model(*args)
+
+
+def test_bad_cond_and_config_raise():
+    model = UNet(UNetConfig(**SMALL, cond_dim=4))
+    with pytest.raises(ValueError, match="cond must be"):
+        model(torch.randn(2, 3, 16, 16), torch.rand(2))
+    with pytest.raises(ValueError, match="cond must be"):
+        model(torch.randn(2, 3, 16, 16), torch.rand(2), torch.randn(2, 5))
+    with pytest.raises(ValueError, match="attn_levels"):
+        UNet(UNetConfig(**{**SMALL, "attn_levels": (2,)}))
