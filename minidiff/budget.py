@@ -14,12 +14,15 @@ The default is ``gpu`` when CUDA (or Apple MPS) is available, else ``cpu``; the 
 from __future__ import annotations
 
 import os
+import platform
 import random
+import time
 
 import numpy as np
 import torch
 
 BUDGETS = ("quick", "cpu", "gpu")
+_STARTED = time.perf_counter()  # when the notebook first imported minidiff: its wall time starts here
 
 
 def _accelerator() -> str | None:
@@ -84,3 +87,20 @@ def describe() -> str:
     dev = device()
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type
     return f"budget={budget()} device={name} threads={torch.get_num_threads()} torch={torch.__version__}"
+
+
+def hardware() -> str:
+    """The machine in a few words, e.g. ``CPU x86_64 (2 cores)`` or ``Tesla T4``."""
+    dev = device()
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    return f"{'Apple MPS' if dev.type == 'mps' else 'CPU'} {platform.machine()} ({os.cpu_count()} cores)"
+
+
+def run_summary() -> str:
+    """What produced a notebook's outputs: budget, hardware and the wall time since minidiff was imported.
+
+    Each chapter prints it in its last cell; ``make notebooks`` copies it into the chapter's first cell.
+    """
+    minutes = (time.perf_counter() - _STARTED) / 60
+    return f"budget `{budget()}`, {hardware()}, {minutes:.1f} min"
