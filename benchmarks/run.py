@@ -35,7 +35,9 @@ def notebook_times(paths: list[Path]) -> list[dict]:
         for path in paths:
             nb = nbformat.read(path, as_version=4)
             start = time.perf_counter()
-            NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+            NotebookClient(
+                nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+            ).execute()
             seconds = time.perf_counter() - start
             rows.append({"notebook": str(path.relative_to(ROOT)), "seconds": round(seconds, 1)})
             print(f"{path.name}: {seconds:.1f} s", flush=True)
@@ -45,7 +47,9 @@ def notebook_times(paths: list[Path]) -> list[dict]:
     return rows
 
 
-def train_throughput(model: torch.nn.Module, shape: tuple[int, ...], batch_size: int, steps: int = 5) -> float:
+def train_throughput(
+    model: torch.nn.Module, shape: tuple[int, ...], batch_size: int, steps: int = 5
+) -> float:
     """Training images/s of a denoiser (forward + loss + backward + AdamW step) at one input shape."""
     from minidiff.flow import flow_loss
 
@@ -143,7 +147,10 @@ def markdown(results: dict) -> str:
             "| dataset | samples/s | training samples/s | ratio |",
             "|---|---:|---:|---:|",
         ]
-        lines += [f"| {r['dataset']} | {r['data_per_s']:,} | {r['train_per_s']} | {r['ratio']}× |" for r in results["data"]]
+        lines += [
+            f"| {r['dataset']} | {r['data_per_s']:,} | {r['train_per_s']} | {r['ratio']}× |"
+            for r in results["data"]
+        ]
         lines.append("")
     return "\n".join(lines)
 
