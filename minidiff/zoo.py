@@ -34,7 +34,10 @@ FIELDS = ("name", "budget", "version", "data_version", "steps", "metrics", "conf
 
 # name -> "module:ATTR" of a Recipe, imported only when that model is asked for, so `import minidiff` stays
 # light. Recipes live beside the model they train, e.g. "emoji-judge": "minidiff.judges.emoji:RECIPE".
-RECIPES: dict[str, str] = {"scenes-judge": "minidiff.judges.scenes:RECIPE"}
+RECIPES: dict[str, str] = {
+    "scenes-judge": "minidiff.judges.scenes:RECIPE",
+    "emoji-judge": "minidiff.judges.emoji:RECIPE",
+}
 _REGISTERED: dict[str, Recipe] = {}  # recipes added at run time with register() (tests, learners)
 
 
