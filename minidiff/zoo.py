@@ -57,6 +57,7 @@ class Recipe:
     train: Callable[[str], tuple[nn.Module, dict, int, dict]]
     data_version: str
     description: str = ""
+    budget: str | None = None  # a ruler (a judge) is trained one way for every budget: name that budget here
 
 
 # ---- helpers -------------------------------------------------------------------------------------
@@ -102,8 +103,8 @@ def paths(name: str, budget: str) -> tuple[Path, Path]:
     return folder / f"{name}-{budget}.safetensors", folder / f"{name}-{budget}.json"
 
 
-def _budget(budget: str | None) -> str:
-    budget = budget or current_budget()
+def _budget(budget: str | None, rec: Recipe | None = None) -> str:
+    budget = (rec.budget if rec is not None else None) or budget or current_budget()
     if budget not in BUDGETS:
         raise ZooError(f"budget={budget!r}: use one of {', '.join(BUDGETS)}")
     return budget
@@ -200,7 +201,8 @@ def _checked_model(name: str, budget: str, rec: Recipe) -> nn.Module:
 def load(name: str, *, budget: str | None = None, retrain: bool = False, device=None) -> nn.Module:
     """The zoo model ``name`` for ``budget`` (default: the current one) in eval mode; trains and caches it
     first when it is not cached yet, or always with ``retrain=True`` (which also replaces bad files)."""
-    rec, budget = recipe(name), _budget(budget)
+    rec = recipe(name)
+    budget = _budget(budget, rec)
     weights, meta = paths(name, budget)
     if retrain or not meta.exists():  # the JSON is written last, so without it there is no complete entry
         why = "retraining it" if retrain else "not cached yet, training it"
@@ -212,4 +214,22 @@ def load(name: str, *, budget: str | None = None, retrain: bool = False, device=
 
 def info(name: str, *, budget: str | None = None) -> dict:
     """The provenance JSON of a cached zoo model (config, steps, metrics, versions, created, sha256)."""
-    return _checked_info(name, _budget(budget), recipe(name))
+    rec = recipe(name)
+    return _checked_info(name, _budget(budget, rec), rec)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m minidiff.zoo NAME ...``: train and cache (or check) zoo models for the current budget."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m minidiff.zoo", description=main.__doc__)
+    parser.add_argument("names", nargs="*", help=f"models to make ready (known: {', '.join(names())})")
+    parser.add_argument("--retrain", action="store_true", help="train again even when cached")
+    args = parser.parse_args(argv)
+    for name in args.names or names():
+        load(name, retrain=args.retrain)
+        print(f"zoo: {name} ready ({_budget(None, recipe(name))} budget) in {home() / 'zoo'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -121,3 +121,13 @@ def test_json_left_missing_means_not_cached(tiny):
     zoo.paths("tiny", "quick")[1].unlink()  # e.g. a crash between writing the weights and the JSON
     zoo.load("tiny", budget="quick", device="cpu")
     assert tiny == ["quick", "quick"]
+
+
+def test_a_ruler_recipe_is_the_same_model_for_every_budget(tiny, monkeypatch):
+    ruler = zoo.recipe("tiny")
+    zoo.register("ruler", zoo.Recipe(ruler.build, ruler.train, ruler.data_version, budget="cpu"))
+    monkeypatch.setenv("MINIDIFF_BUDGET", "quick")
+    zoo.load("ruler", device="cpu")
+    zoo.load("ruler", budget="gpu", device="cpu")
+    assert tiny == ["cpu"]  # trained once, for its own budget, whatever the current one
+    assert zoo.info("ruler")["budget"] == "cpu" and zoo.paths("ruler", "cpu")[1].exists()

@@ -188,7 +188,6 @@ def train(budget: str):
 # ---- judging ---------------------------------------------------------------------------------------
 
 
-JUDGE_BUDGET = "cpu"  # the zoo caches per budget; one training of this ruler serves every budget
 _DEFAULT: dict[str, nn.Module] = {}  # cache file -> the loaded judge, so score() loads it once
 
 
@@ -196,9 +195,9 @@ def _judge(model: nn.Module | None) -> nn.Module:
     """The given model, else the zoo's "emoji-judge" (trained once, ~50 s, then loaded from the cache)."""
     if model is not None:
         return model
-    key = str(zoo.paths("emoji-judge", JUDGE_BUDGET)[0])
+    key = str(zoo.paths("emoji-judge", RECIPE.budget)[0])
     if key not in _DEFAULT:
-        _DEFAULT[key] = zoo.load("emoji-judge", budget=JUDGE_BUDGET, device="cpu")
+        _DEFAULT[key] = zoo.load("emoji-judge", device="cpu")
     return _DEFAULT[key]
 
 
@@ -269,4 +268,5 @@ RECIPE = zoo.Recipe(
     train=train,
     data_version=emoji.DATA_VERSION,
     description="emoji judge: a 0.66M-parameter CNN naming which emoji a 32 px image shows (or none)",
+    budget="cpu",  # a ruler: the same judge for every budget, so numbers compare across budgets
 )
