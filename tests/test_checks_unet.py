@@ -9,15 +9,6 @@ import torch.nn.functional as F
 from minidiff import checks, layers, unet
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one thread is faster and does not fight other processes for the 2 cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_reference_passes_every_check(capsys):
     checks.check_timestep_embedding(layers.timestep_embedding)
     checks.check_resblock(unet.ResBlock)

@@ -14,15 +14,6 @@ from minidiff.judges import emoji as judge
 CLASSES = 48  # the test judge learns the first 48 emoji (~3 s); the zoo's judge learns all of them
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from 2 threads, and on a busy machine 2 threads spin-wait (10x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
     """One fresh MINIDIFF_HOME for the module: the 32 px render happens once (~2 s)."""

@@ -10,15 +10,6 @@ import torch
 from minidiff import layers
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one thread is faster and does not fight other processes for the 2 cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_timestep_embedding_matches_hand_formula():
     t = torch.tensor([0.0, 0.25, 1.0])
     dim = 6

@@ -12,15 +12,6 @@ import torch
 from minidiff import metrics
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from 2 threads, and on a busy machine 2 threads spin-wait (10x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _exact(n: int, mean: torch.Tensor, cov: torch.Tensor, seed: int) -> torch.Tensor:
     """n samples whose sample mean and (unbiased) sample covariance are exactly mean and cov."""
     z = torch.randn(n, len(mean), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)

@@ -16,15 +16,6 @@ def _home(tmp_path, monkeypatch):
     monkeypatch.setenv("MINIDIFF_HOME", str(tmp_path))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # many tiny ops: a second thread only adds contention (several times slower on 2 shared cores)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _seed(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 

@@ -16,15 +16,6 @@ from minidiff.checkpoint import History, load_checkpoint, save_checkpoint
 from minidiff.train import EMA, TrainConfig, amp_dtype, train
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on busy shared cores two threads run 10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class TinyFlow(nn.Module):
     """A velocity MLP on 2-D points; dropout so a resume must also restore the global RNG."""
 

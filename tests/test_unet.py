@@ -10,15 +10,6 @@ from minidiff.unet import PRESETS, UNet, UNetConfig, count_parameters, group_nor
 SMALL = dict(base_channels=8, channel_mults=(1, 2), blocks_per_level=1, attn_levels=(1,), heads=2, groups=4)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one thread is faster and does not fight other processes for the 2 cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def perturb(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     """Add noise to every parameter so that zero-initialised layers stop hiding the rest of the network."""
     generator = torch.Generator().manual_seed(seed)
