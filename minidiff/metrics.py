@@ -3,7 +3,7 @@
 - ``frechet_distance``: Fréchet distance between Gaussians fitted to two feature sets (FID's formula).
 - ``energy_distance`` / ``sliced_wasserstein``: sample-based distances for low-dimensional (2-D) samples.
 - ``psnr``, ``ssim_distance``, ``lpips_distance`` / ``LPIPS``: per-image distances for reconstructions.
-- ``shapes_score``, ``scenes_score``, ``emoji_score``: the judges of ``minidiff.judges`` (imported lazily).
+- ``shapes_score``, ``shapes_quality``, ``scenes_score``, ``emoji_score``: the judges (imported lazily).
 """
 
 from __future__ import annotations
@@ -221,6 +221,13 @@ def shapes_score(images: torch.Tensor, labels: list[list[dict]]) -> dict:
     from minidiff.judges import shapes
 
     return shapes.score(images, labels)
+
+
+def shapes_quality(images: torch.Tensor, max_error: float = 0.2) -> dict:
+    """``minidiff.judges.shapes.quality``: how much unconditional samples look like shapes data."""
+    from minidiff.judges import shapes
+
+    return shapes.quality(images, max_error)
 
 
 def scenes_score(images: torch.Tensor, maps: torch.Tensor, model: nn.Module | None = None) -> dict:

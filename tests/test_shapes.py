@@ -163,6 +163,20 @@ def test_judge_scores_noise_and_wrong_labels_at_chance():
     assert shuffled["all"] < 0.05 and shuffled["colour"] < 0.3 and shuffled["shape"] < 0.35
 
 
+def test_quality_of_unconditional_samples_real_vs_noise_vs_collapse():
+    images = shapes.sample(300, 32, generator=_seed(12))[0]
+    real = judge.quality(images)
+    assert real["well_formed"] > 0.97 and real["shape_tv"] < 0.1 and real["colour_tv"] < 0.1
+    noise = judge.quality(torch.rand(images.shape, generator=_seed(13)) * 2 - 1)
+    assert noise == {"well_formed": 0.0, "shape_tv": 1.0, "colour_tv": 1.0}
+    circles = shapes.draw("circle", [0.5] * 50, [0.5] * 50, [0.15] * 50, 32)  # one red circle, 50 times
+    red = torch.tensor(shapes.COLOURS["red"]) / 255 * 2 - 1
+    background = torch.tensor(shapes.BACKGROUND) / 255 * 2 - 1
+    collapsed = background.view(1, 3, 1, 1) + circles[:, None] * (red - background).view(1, 3, 1, 1)
+    result = judge.quality(collapsed)
+    assert result["well_formed"] == 1.0 and result["shape_tv"] > 0.8 and result["colour_tv"] > 0.8
+
+
 def test_judge_notices_one_wrong_attribute():
     images, _, labels = shapes.sample(20, 32, generator=_seed(11), objects=(1,))
     wrong = [[{**objs[0], "colour": "white" if objs[0]["colour"] != "white" else "red"}] for objs in labels]

@@ -175,3 +175,29 @@ def score(images: torch.Tensor, labels: list[list[dict]]) -> dict:
         n_objects += len(wanted)
     per_image = {"count", "all"}
     return {name: hits[name] / max(len(labels) if name in per_image else n_objects, 1) for name in hits}
+
+
+def _spread(objects: list[dict], key: str, names) -> float:
+    """Total-variation distance between how often each value of `key` appears and the data's uniform draw."""
+    if not objects:
+        return 1.0
+    counts = torch.tensor([sum(o[key] == name for o in objects) for name in names], dtype=torch.float64)
+    return 0.5 * (counts / counts.sum() - 1 / len(names)).abs().sum().item()
+
+
+def quality(images: torch.Tensor, max_error: float = 0.2) -> dict:
+    """How much unconditional samples look like the shapes data (no labels needed).
+
+    well_formed: fraction of images read as 1-2 objects that each match a shape to within `max_error` of
+    its area (real images: ~1, noise: 0). shape_tv, colour_tv: total-variation distance between the shapes
+    (colours) drawn and the data's uniform mix (0 = same mix, 1 = nothing readable); catches a model that
+    draws clean circles only.
+    """
+    seen = read(images)
+    good = [objs for objs in seen if 1 <= len(objs) <= 2 and all(o["error"] <= max_error for o in objs)]
+    objects = [o for objs in good for o in objs]
+    return {
+        "well_formed": len(good) / max(len(seen), 1),
+        "shape_tv": _spread(objects, "shape", shapes.SHAPES),
+        "colour_tv": _spread(objects, "colour", list(shapes.COLOURS)),
+    }
