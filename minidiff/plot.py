@@ -169,7 +169,8 @@ def _grid(rows, captions, title, cell, legend=None, fontsize=7.0) -> Figure:
     if title:
         fig.text(0.5, 1 - 0.06 / fig_h, title, ha="center", va="top", fontsize=10)
     if legend:
-        handles = [Patch(facecolor=np.asarray(color) / 255, label=name) for name, color in legend.items()]
+        edge = dict(edgecolor="0.6", linewidth=0.5)  # a white class (cloud) stays visible on white
+        handles = [Patch(facecolor=np.asarray(rgb) / 255, label=name, **edge) for name, rgb in legend.items()]
         where = dict(
             loc="upper center", bbox_to_anchor=(0.5, legend_h / fig_h), ncol=legend_cols, borderaxespad=0
         )
