@@ -116,7 +116,7 @@ plt.show()
 # | 06 | latent text-to-image | 14 | few steps, small models |
 # | 07 | DiT | 15 | in the browser |
 #
-# The [README](../README.md) (and the book's [introduction](../book/intro.md)) has the full table: what
+# The book's [introduction](../book/intro.md) (and the repository's `README.md`) has the full table: what
 # each chapter builds and the number it measures. Every chapter has the same arc: **why** → **build it** →
 # **check it** → **hand over** to the package → **train / look / measure** → **exercises** (worked
 # solutions in `solutions/`).
