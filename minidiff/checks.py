@@ -26,6 +26,11 @@ def _assert_close(got: torch.Tensor, want: torch.Tensor, what: str, atol=1e-5, r
         raise AssertionError(f"{what}: values differ from the reference (max abs difference {worst:.3g})")
 
 
+def _close(got, want, atol: float = 1e-5) -> bool:
+    """The quiet twin of _assert_close: checks use it to recognise a typical mistake and name it."""
+    return isinstance(got, torch.Tensor) and got.shape == want.shape and torch.allclose(got, want, atol=atol)
+
+
 # ---- flow matching (chapter 01) -------------------------------------------------------------------
 
 
@@ -36,10 +41,6 @@ def _flow_tensors(shape=(4, 3)) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
     noise = torch.randn(shape, generator=generator)
     t = torch.tensor([0.1, 0.35, 0.6, 0.85])[: shape[0]]
     return x, noise, t
-
-
-def _close(got, want, atol: float = 1e-5) -> bool:
-    return isinstance(got, torch.Tensor) and got.shape == want.shape and torch.allclose(got, want, atol=atol)
 
 
 def check_time_convention(fn) -> None:

@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 
 from minidiff.budget import describe, threads
+from minidiff.zoo import COLAB_DRIVE as DRIVE  # one place says where Colab mounts Drive
 
 FONT_PACKAGE = "fonts-noto-color-emoji"
 FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts")
-DRIVE = Path("/content/drive/MyDrive")
 
 
 def on_colab() -> bool:
