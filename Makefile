@@ -88,7 +88,7 @@ nbval: setup
 	@shopt -s nullglob; notebooks=($(NOTEBOOKS)); \
 	if [ $${#notebooks[@]} = 0 ]; then echo "nbval: no notebooks yet in chapters/ or solutions/"; exit 0; fi; \
 	echo "nbval: training (once) and caching the judges the notebooks use, so each notebook's time is its own"; \
-	MINIDIFF_BUDGET=quick $(BIN)/python -m minidiff.zoo || exit 1; \
+	MINIDIFF_BUDGET=quick $(BIN)/python -m minidiff.judges || exit 1; \
 	set -x; env -u MPLBACKEND MINIDIFF_BUDGET=quick MINIDIFF_LIVE=0 $(BIN)/python -m pytest --nbval --nbval-current-env \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=$(CELL_TIMEOUT) \
 	  -n $(JOBS) --dist loadfile -p tools.nbtimes --durations=10 "$${notebooks[@]}"

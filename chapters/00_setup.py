@@ -167,12 +167,13 @@ for name in ("quick", "cpu", "gpu"):
 # ## 3 · Your device
 #
 # `describe()` is the one line the set-up cell printed; `device()` is where the chapters put their models;
-# `threads()` is how many CPU threads torch uses (1 per notebook under `make test`, which runs two at once).
+# `torch.get_num_threads()` is how many CPU threads torch uses (the set-up cell decided it: 1 per notebook
+# under `make test`, which runs two at once).
 
 # %% tags=["nbval-ignore-output"]
 print(minidiff.describe())
 print("device: ", minidiff.device())
-print("threads:", minidiff.threads())
+print("threads:", torch.get_num_threads())
 print("machine:", minidiff.hardware())
 
 # %% [markdown]
@@ -214,7 +215,10 @@ print(f"{seconds * 1e3:.1f} ms per 1024² matmul = {2 * 1024**3 / seconds / 1e9:
 from minidiff.data import toy2d
 
 print(toy2d.NAMES)
-toy2d.show()
+fig, axes = plt.subplots(1, len(toy2d.NAMES), figsize=(15, 2.8), layout="constrained")
+for ax, name in zip(axes, toy2d.NAMES):
+    plot.scatter_2d(toy2d.sample(name, 2_000), ax=ax, lim=3, title=name)
+plt.show()
 
 # %% [markdown]
 # ### shapes: captions with exact labels
@@ -226,7 +230,8 @@ toy2d.show()
 # %%
 from minidiff.data import shapes
 
-shapes.show(n=16, size=32, seed=0, nrow=4)
+shape_images, shape_captions, _ = shapes.sample(16, 32)  # no generator: seeded with 0
+_ = plot.show_images(shape_images, shape_captions, nrow=4)
 
 # %% [markdown]
 # `shapes.sample(n, size, generator=...)` returns the images, the captions and the labels. Here is one
@@ -260,7 +265,9 @@ print(f"{len(emoji_names)} emoji, e.g. {emoji_names[:3]}; cached in {emoji.cache
 # `emoji.load(32)` is the in-memory copy. Here are 24 of them at 64 px:
 
 # %%
-emoji.show(n=24, size=64, seed=0, nrow=8)
+index = torch.randperm(len(emoji_names), generator=torch.Generator().manual_seed(0))[:24]
+emoji_64, _ = emoji.load(64)
+_ = plot.show_images(emoji_64[index], [emoji_names[i] for i in index], nrow=8)
 
 # %% [markdown]
 # ### scenes: drawings and the pictures they become
@@ -275,7 +282,8 @@ from minidiff.data import scenes
 
 for name, rgb in scenes.PALETTE.items():
     print(f"{scenes.CLASSES.index(name)}  {name:<9} {rgb}")
-scenes.show(n=8, size=64, seed=0)
+scene_images, scene_maps = scenes.sample(8, 64)
+_ = plot.show_maps(scene_maps, scene_images, palette=scenes.PALETTE, classes=scenes.CLASSES)
 
 # %% [markdown]
 # ### folder: your own pictures
@@ -300,7 +308,7 @@ print(sorted(p.name for p in my_pictures.iterdir()))
 # %%
 loaded, loaded_captions = folder.load(my_pictures, size=32)
 print(loaded.shape, loaded_captions[:2])
-folder.show(my_pictures, n=6, size=64, nrow=6)
+_ = plot.show_images(loaded, [c or "" for c in loaded_captions], nrow=6)
 
 # %% [markdown]
 # For your own photos: `folder.load("path/to/photos", 32)` (on Colab, upload them first or mount Drive).
@@ -345,15 +353,16 @@ results["shapes: all attributes right"] = (on_real["all"], on_noise["all"])
 # ### The zoo: models trained once and cached
 #
 # The other two judges are small networks. They, and every model a later chapter needs from an earlier one
-# (chapter 06 needs the VAE of 03 and the CLIP of 04), come from the **zoo**: `zoo.load(name)` returns the
-# cached model for the current budget, or trains it with the package's recipe the first time and caches the
-# weights (safetensors) and a JSON of how they were made under `zoo.home()`.
+# (chapter 06 needs the VAE of 03 and the CLIP of 04), come from the **zoo**, a cache handed a *recipe*:
+# `zoo.load(recipe)` (or `recipe.load()`) returns the cached model for the current budget, or trains it
+# with the recipe the first time and caches the weights (safetensors) and a JSON of how they were made under
+# `minidiff.home()`. Recipes live beside the model they train, e.g. `minidiff.judges.scenes.RECIPE`.
 
 # %% tags=["nbval-ignore-output"]
 from minidiff import zoo
 
-print("zoo.home():", zoo.home(), " (set MINIDIFF_HOME to move it)")
-print("the zoo knows:", zoo.names())
+print("minidiff.home():", minidiff.home(), " (set MINIDIFF_HOME to move it)")
+print("cached so far:", [row["name"] for row in zoo.cached()])
 
 # %% [markdown]
 # ### The scenes judge (a small segmenter)
@@ -365,8 +374,8 @@ print("the zoo knows:", zoo.names())
 # %% tags=["nbval-ignore-output"]
 from minidiff.judges import scenes as scenes_judge
 
-scenes_model = zoo.load("scenes-judge", device="cpu")
-info = zoo.info("scenes-judge")
+scenes_model = scenes_judge.RECIPE.load(device="cpu")
+info = zoo.info(scenes_judge.RECIPE)
 print({k: info[k] for k in ("name", "budget", "steps", "created")})
 print("its held-out metrics when trained:", {k: round(v, 3) for k, v in info["metrics"].items()})
 
@@ -385,13 +394,13 @@ results["scenes: pixel accuracy"] = (on_real["pixel_accuracy"], on_noise["pixel_
 # It names which of the emoji an image shows, and was also trained to spread its belief evenly over all of
 # them when the image is *not* an emoji (noise, flat colours, blends of two emoji). An image counts as
 # **recognised** when its top class gets ≥ 50 % of the probability. It trains on the CPU the first time (about
-# a minute) — the same judge for every budget, so the zoo keeps one copy, filed under the `cpu` budget.
+# a minute) — the same judge for every budget (a *ruler*), so the zoo keeps one copy for all of them.
 
 # %% tags=["nbval-ignore-output"]
 from minidiff.judges import emoji as emoji_judge
 
-emoji_model = zoo.load("emoji-judge", device="cpu")  # its recipe fixes the budget: "cpu"
-print({k: zoo.info("emoji-judge")[k] for k in ("name", "budget", "steps", "created")})
+emoji_model = emoji_judge.RECIPE.load(device="cpu")  # a ruler: one model for every budget
+print({k: zoo.info(emoji_judge.RECIPE)[k] for k in ("name", "budget", "steps", "created")})
 
 # %% [markdown]
 # Besides the recognised rate, `score` gives a **Fréchet distance** (FD): fit a Gaussian to the judge's

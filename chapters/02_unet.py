@@ -68,9 +68,6 @@ from torch import nn
 import minidiff
 from minidiff import checks, pick, plot
 
-minidiff.threads()
-print(minidiff.describe())
-
 # %% [markdown]
 # ## 1 · Why a UNet
 #
@@ -528,13 +525,13 @@ _ = plot.show_images(
 # %% [markdown]
 # **The judge.** A number must say how much the samples look like the data.
 #
-# - **shapes** (cpu budgets): `minidiff.metrics.shapes_quality` reads every image back analytically (no
+# - **shapes** (cpu budgets): `minidiff.judges.shapes.quality` reads every image back analytically (no
 #   training): it finds the coloured regions and asks which shape, drawn at that place and size, explains
 #   each one. `well_formed` is the fraction of images read as one or two objects that each match a shape
 #   to within 20 % of its area (real data: ~100 %, noise: 0 %). `shape_tv` and `colour_tv` compare the
 #   mix of shapes (colours) in those images with the data's uniform mix (total-variation distance: 0 is the
 #   same mix, 1 means nothing readable): a model that draws only clean circles scores badly there.
-# - **emoji** (gpu budget): `minidiff.metrics.emoji_score` uses a small classifier that package code trains
+# - **emoji** (gpu budget): `minidiff.judges.emoji.score` uses a small classifier that package code trains
 #   on the real emoji (the zoo caches it; ~1 min once). `recognised` is the fraction it names with
 #   confidence ≥ 0.5, `fd` the Fréchet distance between its features of the samples and of all real emoji
 #   (FID's formula with the judge as feature extractor; lower is closer).
@@ -542,13 +539,14 @@ _ = plot.show_images(
 # One helper returns the numbers for the current dataset:
 
 # %%
-from minidiff.metrics import emoji_score, shapes_quality
+from minidiff.judges import emoji as emoji_judge
+from minidiff.judges import shapes as shapes_judge
 
 KEYS = {"shapes": ("well_formed", "shape_tv", "colour_tv"), "emoji": ("recognised", "fd")}[DATASET]
 
 
 def judge(images):
-    score = shapes_quality(images) if DATASET == "shapes" else emoji_score(images)
+    score = shapes_judge.quality(images) if DATASET == "shapes" else emoji_judge.score(images)
     return {key: score[key] for key in KEYS}
 
 

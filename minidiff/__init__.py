@@ -1,8 +1,15 @@
-"""minidiff: the companion package of the minidiff course (build a small image generator from scratch)."""
+"""minidiff: the companion package of the minidiff course (build a small image generator from scratch).
 
-from minidiff.budget import budget, describe, device, hardware, pick, run_summary, seed_everything, threads
+The package's floors (imports only go down; tests/test_layers_of_the_package.py checks it):
 
-__version__ = "0.1.0"
+1. ``settings`` (budget, device, seeds, threads, cache folder), the maths: ``flow``, ``layers``;
+2. models (``unet``), ``data/``, ``metrics``, ``checkpoint``;
+3. ``train``, ``zoo``, ``judges/``;
+4. what a notebook touches: ``plot``, ``live``, ``checks``, ``colab``.
+"""
 
-__all__ = ["__version__", "budget", "describe", "device", "hardware", "pick", "run_summary"]
-__all__ += ["seed_everything", "threads"]
+from minidiff.settings import VERSION as __version__
+from minidiff.settings import budget, describe, device, hardware, home, pick, run_summary, seed_everything
+
+__all__ = ["__version__", "budget", "describe", "device", "hardware", "home", "pick", "run_summary"]
+__all__ += ["seed_everything"]

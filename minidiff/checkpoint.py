@@ -21,7 +21,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from minidiff import __version__
+from minidiff.settings import VERSION
 
 
 @contextlib.contextmanager
@@ -112,7 +112,7 @@ def save_checkpoint(path, model: nn.Module, *, ema=None, optimizer=None, scaler=
     config, optimizer param_groups, GradScaler, Python/NumPy RNG) is JSON under the header key "minidiff".
     """
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    meta = {"format": 1, "version": __version__, "model": type(model).__name__, "step": step}
+    meta = {"format": 1, "version": VERSION, "model": type(model).__name__, "step": step}
     meta["config"] = asdict(config) if config is not None else None
     if ema is not None:
         tensors.update({f"ema.{k}": v for k, v in ema.model.state_dict().items()})

@@ -1,9 +1,10 @@
-"""Honest numbers: distances between sample sets, perceptual distances between images, and the judges.
+"""Honest numbers: distances between sample sets and perceptual distances between images.
 
 - ``frechet_distance``: Fréchet distance between Gaussians fitted to two feature sets (FID's formula).
 - ``energy_distance`` / ``sliced_wasserstein``: sample-based distances for low-dimensional (2-D) samples.
 - ``psnr``, ``ssim_distance``, ``lpips_distance`` / ``LPIPS``: per-image distances for reconstructions.
-- ``shapes_score``, ``shapes_quality``, ``scenes_score``, ``emoji_score``: the judges (imported lazily).
+
+The judges that score generated images live one floor up, in ``minidiff.judges`` (they use these metrics).
 """
 
 from __future__ import annotations
@@ -211,34 +212,3 @@ def lpips_distance(a: torch.Tensor, b: torch.Tensor, *, net: str = "alex", allow
         _LPIPS[key] = LPIPS(net, allow_download=allow_download)
     with torch.no_grad():
         return _LPIPS[key](a, b)
-
-
-# ---- the judges (imported on first use, so this module imports without them) ---------------------
-
-
-def shapes_score(images: torch.Tensor, labels: list[list[dict]]) -> dict:
-    """``minidiff.judges.shapes.score``: per-attribute accuracies of shapes images against their labels."""
-    from minidiff.judges import shapes
-
-    return shapes.score(images, labels)
-
-
-def shapes_quality(images: torch.Tensor, max_error: float = 0.2) -> dict:
-    """``minidiff.judges.shapes.quality``: how much unconditional samples look like shapes data."""
-    from minidiff.judges import shapes
-
-    return shapes.quality(images, max_error)
-
-
-def scenes_score(images: torch.Tensor, maps: torch.Tensor, model: nn.Module | None = None) -> dict:
-    """``minidiff.judges.scenes.score``: pixel accuracy and mean IoU of images against their class maps."""
-    from minidiff.judges import scenes
-
-    return scenes.score(images, maps, model=model)
-
-
-def emoji_score(images: torch.Tensor, model: nn.Module | None = None, reference=None) -> dict:
-    """``minidiff.judges.emoji.score``: recognised fraction, mean confidence and FD to the real emoji."""
-    from minidiff.judges import emoji
-
-    return emoji.score(images, model=model, reference=reference)

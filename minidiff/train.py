@@ -25,9 +25,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from minidiff.budget import device as default_device
-from minidiff.budget import seed_everything
 from minidiff.checkpoint import History, load_checkpoint, rng_state, save_checkpoint
+from minidiff.settings import device as default_device
+from minidiff.settings import seed_everything
 
 AMP = ("auto", "bf16", "fp16", "off")
 

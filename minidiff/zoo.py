@@ -1,18 +1,24 @@
-"""The model zoo: models that later chapters need, trained once by a reference recipe and cached per budget.
+"""The model zoo: a cache of trained models, handed the recipe that makes each one.
 
-``zoo.load("emoji-judge")`` returns the cached model for the current budget, or trains it (the recipe shows
-its own progress bar) and caches it under ``home() / "zoo"`` as ``<name>-<budget>.safetensors`` plus
-``<name>-<budget>.json`` (config and provenance). Loading checks both files and says exactly what is wrong;
-nothing is ever unpickled.
+``zoo.load(recipe)`` (or ``recipe.load()``) returns the model a :class:`Recipe` describes, for the current
+budget: from the cache when it is there, else trained by ``recipe.train`` (which shows its own progress bar)
+and then cached under ``home() / "zoo"`` as ``<name>-<budget>.safetensors`` plus ``<name>-<budget>.json``
+(config and provenance). Recipes live beside the model they train (``minidiff.judges.emoji.RECIPE``); the zoo
+imports none of them. Loading checks both files and says exactly what is wrong; nothing is ever unpickled.
+
+A cache that cannot be written (read-only disk, bad ``MINIDIFF_HOME``) never throws training away: the model
+is returned, kept for the rest of the process, and one line says where it could not be saved. Two processes
+that ask for the same missing model take turns (a lock file): one trains, the other waits and loads.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import hashlib
-import importlib
 import json
-import os
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -23,91 +29,92 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from minidiff import __version__
-from minidiff.budget import BUDGETS
-from minidiff.budget import budget as current_budget
-from minidiff.budget import device as default_device
 from minidiff.checkpoint import atomic_path, storable
+from minidiff.settings import BUDGETS, VERSION, home
+from minidiff.settings import budget as current_budget
+from minidiff.settings import device as default_device
 
-COLAB_DRIVE = Path("/content/drive/MyDrive")
+try:
+    import fcntl  # POSIX file locks (Linux, macOS, Colab); Windows runs without the lock
+except ImportError:  # pragma: no cover
+    fcntl = None
+
 FIELDS = ("name", "budget", "version", "data_version", "steps", "metrics", "config", "created", "sha256")
-
-# name -> "module:ATTR" of a Recipe, imported only when that model is asked for, so `import minidiff` stays
-# light. Recipes live beside the model they train, e.g. "emoji-judge": "minidiff.judges.emoji:RECIPE".
-RECIPES: dict[str, str] = {
-    "scenes-judge": "minidiff.judges.scenes:RECIPE",
-    "emoji-judge": "minidiff.judges.emoji:RECIPE",
-}
-_REGISTERED: dict[str, Recipe] = {}  # recipes added at run time with register() (tests, learners)
+RULER = "ruler"  # the budget field of a ruler's files: one model for every budget
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 class ZooError(ValueError):
-    """A zoo model is unknown, or its cached files are corrupt, truncated, foreign or mismatched."""
+    """A recipe is malformed, or its cached files are corrupt, truncated, foreign or mismatched."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Recipe:
     """How to build and train one zoo model.
 
-    ``build(config)`` makes the untrained model from its JSON-able config; ``train(budget)`` trains one
-    and returns ``(model, config, steps, metrics)``; ``model`` holds the weights to keep (e.g. the EMA copy).
+    ``build(config)`` makes the untrained model from its JSON-able config. ``train(budget)`` trains one and
+    returns ``(model, config, steps, metrics)``, ``model`` holding the weights to keep (e.g. the EMA copy);
+    a *ruler* (a judge) is trained one way for every budget, so its ``train()`` takes no budget at all.
     """
 
+    name: str
     build: Callable[[dict], nn.Module]
-    train: Callable[[str], tuple[nn.Module, dict, int, dict]]
+    train: Callable[..., tuple[nn.Module, dict, int, dict]]
     data_version: str
     description: str = ""
-    budget: str | None = None  # a ruler (a judge) is trained one way for every budget: name that budget here
+    ruler: bool = False
+    config_keys: frozenset[str] | None = (
+        None  # the keys build() reads; a cached config with others is refused
+    )
+    max_parameters: int = (
+        100_000_000  # a cached config that asks for more is refused before anything is built
+    )
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not NAME.fullmatch(self.name):
+            why = "use letters, digits, '-', '_' and '.' (it becomes a file name)"
+            raise ZooError(f"zoo name {self.name!r}: {why}")
+
+    def load(self, **kwargs) -> nn.Module:
+        """``zoo.load(self, **kwargs)``."""
+        return load(self, **kwargs)
 
 
 # ---- helpers -------------------------------------------------------------------------------------
 
-
-def home() -> Path:
-    """The package cache: ``$MINIDIFF_HOME``, else a mounted Colab Drive's ``MyDrive/minidiff``, else
-    ``~/.cache/minidiff``."""
-    if os.environ.get("MINIDIFF_HOME"):
-        return Path(os.environ["MINIDIFF_HOME"]).expanduser()
-    if COLAB_DRIVE.is_dir():  # Drive survives Colab's runtime resets; the VM's own disk does not
-        return COLAB_DRIVE / "minidiff"
-    return Path.home() / ".cache" / "minidiff"
+_UNSAVED: dict[tuple[str, str, str], nn.Module] = {}  # models trained here that the cache could not keep
+_WARNED: set[str] = set()
 
 
-def names() -> list[str]:
-    """Every model the zoo knows how to train."""
-    return sorted({*RECIPES, *_REGISTERED})
-
-
-def register(name: str, recipe: Recipe) -> None:
-    """Add (or replace) a recipe under ``name`` for this session, e.g. for a learner's own model."""
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-        raise ZooError(f"zoo name {name!r}: use letters, digits, '-', '_' and '.' (it becomes a file name)")
+def _recipe(recipe) -> Recipe:
     if not isinstance(recipe, Recipe):
-        raise ZooError(f"register({name!r}, ...) needs a zoo.Recipe, got {type(recipe).__name__}")
-    _REGISTERED[name] = recipe
+        hint = " (the zoo has no names: pass the recipe, e.g. minidiff.judges.emoji.RECIPE)"
+        raise ZooError(
+            f"zoo functions take a zoo.Recipe, got {recipe!r}{hint if isinstance(recipe, str) else ''}"
+        )
+    return recipe
 
 
-def recipe(name: str) -> Recipe:
-    """The recipe for ``name``: registered ones first, then RECIPES (imported on first use)."""
-    if name in _REGISTERED:
-        return _REGISTERED[name]
-    if name not in RECIPES:
-        raise ZooError(f"unknown zoo model {name!r}: the zoo knows {', '.join(names()) or 'no models yet'}")
-    module, attr = RECIPES[name].split(":")
-    return getattr(importlib.import_module(module), attr)
-
-
-def paths(name: str, budget: str) -> tuple[Path, Path]:
-    """(weights, provenance) file paths of a zoo model."""
-    folder = home() / "zoo"
-    return folder / f"{name}-{budget}.safetensors", folder / f"{name}-{budget}.json"
-
-
-def _budget(budget: str | None, rec: Recipe | None = None) -> str:
-    budget = (rec.budget if rec is not None else None) or budget or current_budget()
+def _budget(recipe: Recipe, budget: str | None) -> str:
+    """The budget the files are for: the one asked for, else the current one; a ruler has one for all."""
+    if recipe.ruler:
+        if budget is not None:
+            raise ZooError(f"{recipe.name!r} is a ruler, trained one way for every budget: call it without "
+                           f"budget= (got budget={budget!r})")  # fmt: skip
+        return RULER
+    budget = budget if budget is not None else current_budget()
     if budget not in BUDGETS:
         raise ZooError(f"budget={budget!r}: use one of {', '.join(BUDGETS)}")
     return budget
+
+
+def paths(recipe: Recipe, budget: str | None = None) -> tuple[Path, Path]:
+    """(weights, provenance) file paths of a zoo model for ``budget`` (default: the current one)."""
+    recipe = _recipe(recipe)
+    budget = _budget(recipe, budget)
+    stem = recipe.name if budget == RULER else f"{recipe.name}-{budget}"
+    folder = home() / "zoo"
+    return folder / f"{stem}.safetensors", folder / f"{stem}.json"
 
 
 def _sha256(path: Path) -> str:
@@ -122,39 +129,90 @@ def _major_minor(version: str) -> str:
     return ".".join(str(version).split(".")[:2])
 
 
-# ---- save, check, load ---------------------------------------------------------------------------
+def _fix(recipe: Recipe, weights: Path, meta: Path) -> str:
+    return f"retrain it with {recipe.name}'s recipe.load(retrain=True), or delete {weights} and {meta}"
 
 
-def _train_and_save(name: str, budget: str, rec: Recipe) -> None:
-    weights, meta = paths(name, budget)
-    model, config, steps, metrics = rec.train(budget)
+@contextlib.contextmanager
+def _turn(weights: Path):
+    """Hold the lock file beside ``weights`` so two processes never train the same model at once.
+
+    Without a writable folder (or on Windows) there is nothing to lock and the block runs unguarded.
+    """
+    lock = weights.with_name(f".{weights.stem}.lock")
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock, "a")  # noqa: SIM115 (closed below, after the lock is released)
+    except OSError:
+        yield
+        return
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print(f"zoo: another process is making {weights.stem}; waiting for it", file=sys.stderr)
+                fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        handle.close()  # closing releases the lock
+
+
+# ---- train and save ------------------------------------------------------------------------------
+
+
+def _train(recipe: Recipe, budget: str) -> tuple[nn.Module, dict, int, dict]:
+    out = recipe.train() if budget == RULER else recipe.train(budget)
+    if not (isinstance(out, tuple) and len(out) == 4 and isinstance(out[0], nn.Module)):
+        raise ZooError(f"{recipe.name}: recipe.train must return (model, config, steps, metrics)")
+    return out
+
+
+def _save(recipe: Recipe, budget: str, model: nn.Module, config: dict, steps: int, metrics: dict) -> None:
+    weights, meta = paths(recipe, None if budget == RULER else budget)
     meta.unlink(missing_ok=True)  # no JSON = no entry: a crash before the new JSON lands means "not cached"
     with atomic_path(weights) as tmp:
         save_file(storable(model.state_dict()), str(tmp))
         sha256 = _sha256(tmp)
     provenance = {
-        "name": name,
+        "name": recipe.name,
         "budget": budget,
-        "version": __version__,
-        "data_version": rec.data_version,
+        "version": VERSION,
+        "data_version": recipe.data_version,
         "steps": int(steps),
         "metrics": metrics,
         "config": config,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "sha256": sha256,
-        "description": rec.description,
+        "description": recipe.description,
         "torch": torch.__version__,
     }
     with atomic_path(meta) as tmp:  # the JSON last: it marks a complete entry
         tmp.write_text(json.dumps(provenance, indent=2, default=float) + "\n")
 
 
-def _checked_info(name: str, budget: str, rec: Recipe) -> dict:
+def _keep_unsaved(key: tuple[str, str, str], model: nn.Module, weights: Path, error: OSError) -> None:
+    """The cache refused the files: keep the model for this process and say so, once per folder."""
+    _UNSAVED[key] = model
+    folder = str(weights.parent)
+    if folder not in _WARNED:
+        _WARNED.add(folder)
+        fix = "the model is kept for this session only: set MINIDIFF_HOME to a writable folder to cache it"
+        print(
+            f"zoo: could not save {weights.name} in {folder} ({error.strerror or error}); {fix}",
+            file=sys.stderr,
+        )
+
+
+# ---- check and load ------------------------------------------------------------------------------
+
+
+def _checked_info(recipe: Recipe, budget: str) -> dict:
     """The provenance JSON after checking it is readable, ours, whole and made for this budget and data."""
-    weights, meta = paths(name, budget)
-    fix = f"call zoo.load({name!r}, retrain=True) or delete {weights} and {meta}"
+    weights, meta = paths(recipe, None if budget == RULER else budget)
+    fix = _fix(recipe, weights, meta)
     if not meta.exists():
-        raise ZooError(f"{name!r} ({budget} budget) is not cached yet: zoo.load({name!r}) trains it")
+        raise ZooError(f"{recipe.name!r} ({budget}) is not cached yet: zoo.load(recipe) trains it")
     try:
         info = json.loads(meta.read_text())
         if not isinstance(info, dict) or (missing := [k for k in FIELDS if k not in info]):
@@ -165,70 +223,120 @@ def _checked_info(name: str, budget: str, rec: Recipe) -> dict:
         raise ZooError(f"zoo weights {weights} are missing (their JSON is there): {fix}")
     if _sha256(weights) != info["sha256"]:
         raise ZooError(f"zoo weights {weights} are corrupt or truncated (wrong sha256): {fix}")
-    if info["name"] != name:
-        raise ZooError(f"{meta} is a foreign file: it describes {info['name']!r}, not {name!r}; {fix}")
-    expected = {"budget": budget, "data_version": rec.data_version, "version": _major_minor(__version__)}
+    if info["name"] != recipe.name:
+        raise ZooError(f"{meta} is a foreign file: it describes {info['name']!r}, not {recipe.name!r}; {fix}")
+    expected = {"budget": budget, "data_version": recipe.data_version, "version": _major_minor(VERSION)}
     for key, want in expected.items():
         have = _major_minor(info[key]) if key == "version" else info[key]
         if have != want:
             raise ZooError(f"{meta} is mismatched: {key} is {have!r} in the file but {want!r} now; {fix}")
+    if not isinstance(info["config"], dict):
+        raise ZooError(f"{meta} is corrupt: its config is {type(info['config']).__name__}, not a dict; {fix}")
+    if recipe.config_keys is not None and (unknown := sorted(set(info["config"]) - set(recipe.config_keys))):
+        raise ZooError(f"{meta}: its config has unknown keys {unknown} (this recipe reads "
+                       f"{sorted(recipe.config_keys)}); {fix}")  # fmt: skip
     return info
 
 
-def _checked_model(name: str, budget: str, rec: Recipe) -> nn.Module:
+def _shapes_on_meta(recipe: Recipe, config: dict, where: Path, fix: str) -> dict[str, tuple[int, ...]]:
+    """The tensor shapes ``build(config)`` makes, found on the meta device: nothing is allocated yet."""
+    try:
+        with torch.device("meta"):
+            model = recipe.build(config)
+    except Exception as err:  # a config with unknown keys or values the model refuses
+        raise ZooError(
+            f"{where}: its config {config} does not build this recipe's model ({err}); {fix}"
+        ) from err
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    size = sum(torch.Size(s).numel() for s in shapes.values())
+    if size > recipe.max_parameters:
+        raise ZooError(f"{where}: its config {config} asks for {size:,} numbers, over the recipe's limit of "
+                       f"{recipe.max_parameters:,}; {fix}")  # fmt: skip
+    return shapes
+
+
+def _checked_model(recipe: Recipe, budget: str) -> nn.Module:
     """Build the recipe's model from the cached config and load the cached weights into it."""
-    info = _checked_info(name, budget, rec)
-    weights, meta = paths(name, budget)
-    fix = f"call zoo.load({name!r}, retrain=True) or delete {weights} and {meta}"
-    model = rec.build(info["config"])
+    info = _checked_info(recipe, budget)
+    weights, meta = paths(recipe, None if budget == RULER else budget)
+    fix = _fix(recipe, weights, meta)
+    want = _shapes_on_meta(recipe, info["config"], meta, fix)
     try:
         with safe_open(str(weights), framework="pt", device="cpu") as f:
-            state = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
+            have = {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}  # noqa: SIM118
+            if want == have:
+                state = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118
     except Exception as err:  # safetensors raises its own error type
         raise ZooError(f"zoo weights {weights} are corrupt ({err}): {fix}") from err
-    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    have = {k: tuple(v.shape) for k, v in state.items()}
     if want != have:
         diff = sorted(set(want.items()) ^ set(have.items()))[:3]
         why = "the recipe changed since it was cached, or its build and train disagree"
         raise ZooError(
             f"{weights} is mismatched: recipe.build(config) makes other tensors (e.g. {diff}); {why}; {fix}"
         )
+    model = recipe.build(info["config"])
     model.load_state_dict(state)
     return model
 
 
-def load(name: str, *, budget: str | None = None, retrain: bool = False, device=None) -> nn.Module:
-    """The zoo model ``name`` for ``budget`` (default: the current one) in eval mode; trains and caches it
-    first when it is not cached yet, or always with ``retrain=True`` (which also replaces bad files)."""
-    rec = recipe(name)
-    budget = _budget(budget, rec)
-    weights, meta = paths(name, budget)
-    if retrain or not meta.exists():  # the JSON is written last, so without it there is no complete entry
-        why = "retraining it" if retrain else "not cached yet, training it"
-        print(f"zoo: {name} ({budget} budget) {why} now -> {weights}")
-        _train_and_save(name, budget, rec)
-    model = _checked_model(name, budget, rec)
-    return model.to(device if device is not None else default_device()).eval()
+def load(recipe: Recipe, *, budget: str | None = None, retrain: bool = False, device=None) -> nn.Module:
+    """The model ``recipe`` makes, for ``budget`` (default: the current one), in eval mode on ``device``.
+
+    Trains and caches it first when it is not cached yet, or always with ``retrain=True`` (which also
+    replaces bad files). An explicit ``budget`` is used as given; a ruler takes none.
+    """
+    recipe = _recipe(recipe)
+    budget = _budget(recipe, budget)
+    weights, meta = paths(recipe, None if budget == RULER else budget)
+    key = (recipe.name, budget, str(weights.parent))
+    device = device if device is not None else default_device()
+    if key in _UNSAVED and not retrain:
+        return copy.deepcopy(_UNSAVED[key]).to(device).eval()
+    with _turn(weights):
+        if retrain or not meta.exists():  # the JSON is written last, so without it there is no complete entry
+            why = "retraining it" if retrain else "not cached yet, training it"
+            print(f"zoo: {recipe.name} ({budget}) {why} now -> {weights}")
+            model, config, steps, metrics = _train(recipe, budget)
+            try:
+                _save(recipe, budget, model, config, steps, metrics)
+            except OSError as error:
+                _keep_unsaved(key, model, weights, error)
+                return copy.deepcopy(model).to(device).eval()
+            _UNSAVED.pop(key, None)
+        model = _checked_model(recipe, budget)
+    return model.to(device).eval()
 
 
-def info(name: str, *, budget: str | None = None) -> dict:
+def info(recipe: Recipe, *, budget: str | None = None) -> dict:
     """The provenance JSON of a cached zoo model (config, steps, metrics, versions, created, sha256)."""
-    rec = recipe(name)
-    return _checked_info(name, _budget(budget, rec), rec)
+    recipe = _recipe(recipe)
+    return _checked_info(recipe, _budget(recipe, budget))
+
+
+def cached() -> list[dict]:
+    """What the cache holds: name, budget, steps, created and size of every complete entry."""
+    rows = []
+    for meta in sorted((home() / "zoo").glob("*.json")):
+        try:
+            entry = json.loads(meta.read_text())
+            size = meta.with_suffix(".safetensors").stat().st_size
+        except (OSError, ValueError):
+            continue
+        if isinstance(entry, dict):
+            rows.append({k: entry.get(k) for k in ("name", "budget", "steps", "created")} | {"bytes": size})
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m minidiff.zoo NAME ...``: train and cache (or check) zoo models for the current budget."""
+    """``python -m minidiff.zoo``: list the cached models (``python -m minidiff.judges`` trains judges)."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m minidiff.zoo", description=main.__doc__)
-    parser.add_argument("names", nargs="*", help=f"models to make ready (known: {', '.join(names())})")
-    parser.add_argument("--retrain", action="store_true", help="train again even when cached")
-    args = parser.parse_args(argv)
-    for name in args.names or names():
-        load(name, retrain=args.retrain)
-        print(f"zoo: {name} ready ({_budget(None, recipe(name))} budget) in {home() / 'zoo'}")
+    argparse.ArgumentParser(prog="python -m minidiff.zoo", description=main.__doc__).parse_args(argv)
+    rows = cached()
+    print(f"zoo cache: {home() / 'zoo'} ({len(rows)} models)")
+    for row in rows:
+        size = f"{row['bytes'] / 1e6:6.1f} MB"
+        print(f"  {row['name']:<16} {row['budget']:<6} {row['steps']:>7} steps  {size}  {row['created']}")
 
 
 if __name__ == "__main__":

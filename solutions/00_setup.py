@@ -50,7 +50,8 @@ import torch
 import torch.nn.functional as F
 
 import minidiff
-from minidiff import pick, plot, zoo
+from minidiff import pick, plot
+from minidiff.judges import scenes as scenes_judge
 from minidiff.data import emoji, folder, scenes, shapes
 from minidiff.judges import emoji as emoji_judge
 from minidiff.judges import scenes as scenes_judge
@@ -106,7 +107,7 @@ _ = (
     emoji.load(32),
     emoji.load(64),
 )  # the first use renders and caches them (a few seconds), later ones read them
-judge = zoo.load("scenes-judge", device="cpu")  # for exercise 4: trained in chapter 00 (or now, once)
+judge = scenes_judge.RECIPE.load(device="cpu")  # for exercise 4: trained in chapter 00 (or now, once)
 print("ready")
 
 # %%
@@ -186,7 +187,7 @@ print(loaded.shape, f"values in [{loaded.min():.2f}, {loaded.max():.2f}]")
 print(loaded_captions[:2])
 
 # %%
-folder.show(my_folder, n=8, size=64, nrow=8)
+_ = plot.show_images(*folder.load(my_folder, 64), nrow=8)
 
 # %% tags=["nbval-ignore-output"]
 print(minidiff.run_summary())

@@ -52,12 +52,11 @@ import torch
 import minidiff
 from minidiff import flow, pick, plot
 from minidiff.data import emoji, shapes
-from minidiff.metrics import emoji_score, shapes_quality
+from minidiff.judges import emoji as emoji_judge
+from minidiff.judges import shapes as shapes_judge
 from minidiff.train import TrainConfig, train
 from minidiff.unet import PRESETS, UNet, UNetConfig, count_parameters
 
-minidiff.threads()
-print(minidiff.describe())
 
 # %% [markdown]
 # The chapter's set-up, smaller: the same dataset choice, a `make_data` for either dataset, and the
@@ -81,9 +80,9 @@ def make_data(dataset):
 
 def judge(images, dataset=DATASET):
     if dataset == "shapes":
-        score = shapes_quality(images)
+        score = shapes_judge.quality(images)
         return {key: score[key] for key in ("well_formed", "shape_tv", "colour_tv")}
-    score = emoji_score(images)  # the zoo's emoji judge (trained once, ~1 min, then cached)
+    score = emoji_judge.score(images)  # the zoo's emoji judge (trained once, ~1 min, then cached)
     return {key: score[key] for key in ("recognised", "fd")}
 
 

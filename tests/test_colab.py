@@ -26,7 +26,7 @@ def calls(monkeypatch):
         return subprocess.CompletedProcess(args, 0, stdout="", stderr="")
 
     monkeypatch.setattr(colab.subprocess, "run", fake_run)
-    monkeypatch.setattr(colab, "threads", lambda: recorded.append(["threads"]) or 1)
+    monkeypatch.setattr(colab, "set_threads", lambda: recorded.append(["threads"]) or 1)
     monkeypatch.setenv("MINIDIFF_DEVICE", "cpu")  # describe() must not query a (faked) CUDA device
     for name in ("MINIDIFF_BUDGET", "MINIDIFF_HOME"):  # setup() sets them: setenv first so undo restores them
         monkeypatch.setenv(name, "")

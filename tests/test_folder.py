@@ -71,9 +71,3 @@ def test_errors_say_what_to_do(tmp_path, pictures):
         folder.load(pictures)
     with pytest.raises(ValueError, match="size"):
         folder.load(empty, size=0)
-
-
-def test_show(pictures):
-    fig = folder.show(pictures, n=2, size=16)
-    assert fig.axes
-    fig.clf()

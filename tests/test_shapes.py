@@ -102,12 +102,6 @@ def test_palette_colours_are_distinguishable():
     assert len(shapes.SHAPES) >= 3 and len(shapes.COLOURS) >= 6
 
 
-def test_show_returns_a_figure():
-    fig = shapes.show(n=4, size=16)
-    assert fig.axes
-    fig.clf()
-
-
 # ---- the judge -----------------------------------------------------------------------------------
 
 

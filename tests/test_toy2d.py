@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import matplotlib
 import pytest
 import torch
 
@@ -40,9 +39,3 @@ def test_embed_project_round_trip():
     assert not torch.allclose(toy2d.embed(x2d, 16, seed=3), toy2d.embed(x2d, 16))
     with pytest.raises(ValueError, match="dim >= 2"):
         toy2d.embed(x2d, 1)
-
-
-def test_show_returns_a_titled_figure():
-    fig = toy2d.show("moons", n=200)
-    assert isinstance(fig, matplotlib.figure.Figure) and [ax.get_title() for ax in fig.axes] == ["moons"]
-    assert [ax.get_title() for ax in toy2d.show(n=100).axes] == list(toy2d.NAMES)

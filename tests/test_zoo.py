@@ -1,33 +1,41 @@
-"""zoo.py: train once, then load from the cache; each kind of bad file gives a ZooError saying what to do."""
+"""zoo.py: a cache handed a recipe. Train once, then load; each kind of bad file gives a ZooError saying what
+to do; an unwritable cache keeps the model trained; two processes take turns."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import torch
 from torch import nn
 
-from minidiff import __version__, zoo
+from minidiff import __version__, settings, zoo
+
+
+def build(config):
+    return nn.Sequential(nn.Linear(2, config["width"]), nn.Linear(config["width"], 2))
 
 
 @pytest.fixture
 def tiny(tmp_path, monkeypatch):
-    """A registered two-layer recipe that counts its training runs, with the cache in a temp folder."""
+    """A two-layer recipe that records each training run, with the cache in a temp folder."""
     monkeypatch.setenv("MINIDIFF_HOME", str(tmp_path))
+    monkeypatch.setattr(zoo, "_UNSAVED", {})
+    monkeypatch.setattr(zoo, "_WARNED", set())
     calls = []
-
-    def build(config):
-        return nn.Sequential(nn.Linear(2, config["width"]), nn.Linear(config["width"], 2))
 
     def train(budget):
         calls.append(budget)
         torch.manual_seed(len(calls))  # each training run gives different weights
         return build({"width": 4}), {"width": 4}, 7, {"loss": 0.25}
 
-    monkeypatch.setattr(zoo, "_REGISTERED", {})
-    zoo.register("tiny", zoo.Recipe(build=build, train=train, data_version="3", description="a test model"))
-    return calls
+    recipe = zoo.Recipe("tiny", build=build, train=train, data_version="3", description="a test model",
+                        config_keys=frozenset({"width"}))  # fmt: skip
+    return recipe, calls
 
 
 def state(model):
@@ -35,17 +43,18 @@ def state(model):
 
 
 def test_trains_once_then_loads_from_cache(tiny, tmp_path, capsys):
-    first = zoo.load("tiny", budget="quick", device="cpu")
-    assert tiny == ["quick"] and "training it" in capsys.readouterr().out
+    recipe, calls = tiny
+    first = zoo.load(recipe, budget="quick", device="cpu")
+    assert calls == ["quick"] and "training it" in capsys.readouterr().out
     assert not first.training
-    second = zoo.load("tiny", budget="quick", device="cpu")
-    assert tiny == ["quick"]  # no second training run
+    second = recipe.load(budget="quick", device="cpu")  # the recipe's own load() is zoo.load
+    assert calls == ["quick"]  # no second training run
     for (key, a), b in zip(state(first).items(), state(second).values()):
         assert torch.equal(a, b), key
-    weights, meta = zoo.paths("tiny", "quick")
+    weights, meta = zoo.paths(recipe, "quick")
     assert weights == tmp_path / "zoo" / "tiny-quick.safetensors" and meta.exists()
 
-    info = zoo.info("tiny", budget="quick")
+    info = zoo.info(recipe, budget="quick")
     fields = ("name", "budget", "version", "data_version", "steps", "metrics", "config")
     assert {k: info[k] for k in fields} == {
         "name": "tiny", "budget": "quick", "version": __version__, "data_version": "3", "steps": 7,
@@ -53,81 +62,175 @@ def test_trains_once_then_loads_from_cache(tiny, tmp_path, capsys):
     }  # fmt: skip
     assert info["created"][:2] == "20" and len(info["sha256"]) == 64
 
-    zoo.load("tiny", budget="cpu", device="cpu")  # another budget is another file
-    assert tiny == ["quick", "cpu"]
+    zoo.load(recipe, budget="cpu", device="cpu")  # another budget is another file
+    assert calls == ["quick", "cpu"]
+    assert [row["budget"] for row in zoo.cached()] == ["cpu", "quick"]
 
 
-def edit_json(**changes):
-    _, meta = zoo.paths("tiny", "quick")
+def test_an_explicit_budget_is_never_overridden(tiny, monkeypatch):
+    recipe, calls = tiny
+    monkeypatch.setenv("MINIDIFF_BUDGET", "quick")
+    zoo.load(recipe, device="cpu")
+    zoo.load(recipe, budget="gpu", device="cpu")
+    assert calls == ["quick", "gpu"]
+
+
+def edit_json(recipe, **changes):
+    _, meta = zoo.paths(recipe, "quick")
     meta.write_text(json.dumps({**json.loads(meta.read_text()), **changes}))
 
 
-def truncate():
-    weights, _ = zoo.paths("tiny", "quick")
+def truncate(recipe):
+    weights, _ = zoo.paths(recipe, "quick")
     weights.write_bytes(weights.read_bytes()[:-10])
 
 
-def corrupt_json():
-    zoo.paths("tiny", "quick")[1].write_text('{"name": "tiny", ')
-
-
-def other_model():  # a recipe change: the cached tensors no longer fit what build(config) makes
-    edit_json(config={"width": 5})
+def corrupt_json(recipe):
+    zoo.paths(recipe, "quick")[1].write_text('{"name": "tiny", ')
 
 
 @pytest.mark.parametrize(
     "damage, message",
     [
-        (corrupt_json, r"tiny-quick\.json is corrupt .*retrain=True.* or delete"),
+        (corrupt_json, r"tiny-quick\.json is corrupt .*retrain=True.*, or delete"),
         (truncate, "corrupt or truncated"),
-        (lambda: edit_json(name="vae"), "foreign file: it describes 'vae', not 'tiny'"),
-        (lambda: edit_json(budget="gpu"), "mismatched: budget is 'gpu' in the file but 'quick' now"),
-        (lambda: edit_json(data_version="2"), "mismatched: data_version is '2' in the file but '3' now"),
-        (lambda: edit_json(version="0.0.9"), "mismatched: version is '0.0' in the file"),
-        (other_model, "mismatched: recipe.build.config. makes other tensors"),
+        (lambda r: edit_json(r, name="vae"), "foreign file: it describes 'vae', not 'tiny'"),
+        (lambda r: edit_json(r, budget="gpu"), "mismatched: budget is 'gpu' in the file but 'quick' now"),
+        (lambda r: edit_json(r, data_version="2"), "mismatched: data_version is '2' in the file but '3' now"),
+        (lambda r: edit_json(r, version="0.0.9"), "mismatched: version is '0.0' in the file"),
+        (
+            lambda r: edit_json(r, config={"width": 5}),
+            r"mismatched: recipe.build\(config\) makes other tensors",
+        ),
+        (lambda r: edit_json(r, config={"width": 4, "depth": 3}), r"unknown keys \['depth'\]"),
+        (lambda r: edit_json(r, config={"n": 1e7}), r"unknown keys \['n'\]"),
+        (lambda r: edit_json(r, config={"width": 4.5}), "does not build this recipe's model"),
+        (lambda r: edit_json(r, config=[4]), "its config is list, not a dict"),
     ],
 )
 def test_bad_files_raise_and_retrain_recovers(tiny, damage, message):
-    zoo.load("tiny", budget="quick", device="cpu")
-    damage()
+    recipe, calls = tiny
+    zoo.load(recipe, budget="quick", device="cpu")
+    damage(recipe)
     with pytest.raises(zoo.ZooError, match=message):
-        zoo.load("tiny", budget="quick", device="cpu")
-    assert tiny == ["quick"]  # a bad file is reported, never silently retrained
-    model = zoo.load("tiny", budget="quick", retrain=True, device="cpu")
-    assert tiny == ["quick", "quick"] and isinstance(model, nn.Sequential)
-    zoo.load("tiny", budget="quick", device="cpu")  # the rewritten files load cleanly
-    assert zoo.info("tiny", budget="quick")["config"] == {"width": 4}
+        zoo.load(recipe, budget="quick", device="cpu")
+    assert calls == ["quick"]  # a bad file is reported, never silently retrained
+    model = zoo.load(recipe, budget="quick", retrain=True, device="cpu")
+    assert calls == ["quick", "quick"] and isinstance(model, nn.Sequential)
+    zoo.load(recipe, budget="quick", device="cpu")  # the rewritten files load cleanly
+    assert zoo.info(recipe, budget="quick")["config"] == {"width": 4}
 
 
-def test_unknown_names_budgets_and_home(tiny, monkeypatch, tmp_path):
-    with pytest.raises(zoo.ZooError, match="unknown zoo model 'nope': the zoo knows .*tiny"):
-        zoo.load("nope")
+def test_an_absurd_config_is_refused_before_anything_is_allocated(tiny, monkeypatch):
+    recipe, _ = tiny
+    zoo.load(recipe, budget="quick", device="cpu")
+    edit_json(recipe, config={"width": 10**12})  # 20 TB of float32 if it were built for real
+    built = []
+    monkeypatch.setattr(torch.nn.Linear, "reset_parameters", lambda self: built.append(self.weight.device))
+    with pytest.raises(zoo.ZooError, match=r"asks for 5,000,000,000,002 numbers, over the recipe's limit"):
+        zoo.load(recipe, budget="quick", device="cpu")
+    assert {d.type for d in built} == {"meta"}  # only ever built on the meta device
+
+
+def test_recipes_names_and_budgets_are_checked(tiny, tmp_path):
+    recipe, _ = tiny
+    with pytest.raises(zoo.ZooError, match="the zoo has no names: pass the recipe"):
+        zoo.load("tiny")
     with pytest.raises(zoo.ZooError, match="budget='huge'"):
-        zoo.load("tiny", budget="huge")
+        zoo.load(recipe, budget="huge")
     with pytest.raises(zoo.ZooError, match="not cached yet"):
-        zoo.info("tiny", budget="gpu")
+        zoo.info(recipe, budget="gpu")
     with pytest.raises(zoo.ZooError, match="use letters"):
-        zoo.register("../evil", zoo.Recipe(build=None, train=None, data_version="1"))
-    assert zoo.home() == tmp_path
+        zoo.Recipe("../evil", build=build, train=None, data_version="1")
+
+
+def test_home_and_drive_live_in_settings(monkeypatch, tmp_path):
+    monkeypatch.setenv("MINIDIFF_HOME", str(tmp_path))
+    assert settings.home() == tmp_path
     monkeypatch.delenv("MINIDIFF_HOME")
-    monkeypatch.setattr(zoo, "COLAB_DRIVE", tmp_path)  # a mounted Drive wins over ~/.cache
-    assert zoo.home() == tmp_path / "minidiff"
-    monkeypatch.setattr(zoo, "COLAB_DRIVE", tmp_path / "absent")
-    assert zoo.home().parts[-2:] == (".cache", "minidiff")
+    monkeypatch.setattr(settings, "COLAB_DRIVE", tmp_path)  # a mounted Drive wins over ~/.cache
+    assert settings.home() == tmp_path / "minidiff"
+    monkeypatch.setattr(settings, "COLAB_DRIVE", tmp_path / "absent")
+    assert settings.home().parts[-2:] == (".cache", "minidiff")
 
 
 def test_json_left_missing_means_not_cached(tiny):
-    zoo.load("tiny", budget="quick", device="cpu")
-    zoo.paths("tiny", "quick")[1].unlink()  # e.g. a crash between writing the weights and the JSON
-    zoo.load("tiny", budget="quick", device="cpu")
-    assert tiny == ["quick", "quick"]
+    recipe, calls = tiny
+    zoo.load(recipe, budget="quick", device="cpu")
+    zoo.paths(recipe, "quick")[1].unlink()  # e.g. a crash between writing the weights and the JSON
+    zoo.load(recipe, budget="quick", device="cpu")
+    assert calls == ["quick", "quick"]
 
 
-def test_a_ruler_recipe_is_the_same_model_for_every_budget(tiny, monkeypatch):
-    ruler = zoo.recipe("tiny")
-    zoo.register("ruler", zoo.Recipe(ruler.build, ruler.train, ruler.data_version, budget="cpu"))
-    monkeypatch.setenv("MINIDIFF_BUDGET", "quick")
-    zoo.load("ruler", device="cpu")
-    zoo.load("ruler", budget="gpu", device="cpu")
-    assert tiny == ["cpu"]  # trained once, for its own budget, whatever the current one
-    assert zoo.info("ruler")["budget"] == "cpu" and zoo.paths("ruler", "cpu")[1].exists()
+def test_a_ruler_is_one_model_for_every_budget_and_takes_no_budget(tiny, monkeypatch):
+    _, calls = tiny
+    ruler = zoo.Recipe("ruler", build=build, train=lambda: calls.append("-") or (build({"width": 4}),
+                       {"width": 4}, 1, {}), data_version="1", ruler=True)  # fmt: skip
+    for budget in ("quick", "gpu"):
+        monkeypatch.setenv("MINIDIFF_BUDGET", budget)
+        zoo.load(ruler, device="cpu")
+    assert calls == ["-"]  # trained once, with no budget argument
+    assert zoo.info(ruler)["budget"] == "ruler" and zoo.paths(ruler)[0].name == "ruler.safetensors"
+    with pytest.raises(zoo.ZooError, match="is a ruler, trained one way for every budget"):
+        zoo.load(ruler, budget="gpu")
+
+
+@pytest.mark.parametrize("home", ["/proc/self/minidiff-cache", "read-only"])
+def test_an_unwritable_cache_keeps_the_trained_model(tiny, monkeypatch, tmp_path, capsys, home):
+    if home == "read-only":
+        if os.geteuid() == 0:
+            pytest.skip("root writes through read-only permissions; /proc covers the case")
+        home = tmp_path / "ro"
+        home.mkdir(mode=0o500)
+    monkeypatch.setenv("MINIDIFF_HOME", str(home))
+    recipe, calls = tiny
+    first = zoo.load(recipe, budget="quick", device="cpu")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "could not save tiny-quick.safetensors" in err and "MINIDIFF_HOME" in err
+    second = zoo.load(recipe, budget="quick", device="cpu")
+    assert calls == ["quick"], "trained once, kept for the rest of the process"
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    assert second is not first  # a copy: changing one does not change the kept model
+    other = zoo.Recipe("other", build=build, train=recipe.train, data_version="3")
+    zoo.load(other, budget="quick", device="cpu")
+    assert capsys.readouterr().err == "", "the warning is said once"
+
+
+SCRIPT = """
+import sys, time
+from torch import nn
+from minidiff import zoo
+
+def build(config):
+    return nn.Linear(2, config["width"])
+
+def train(budget):
+    with open(sys.argv[1], "a") as log:
+        log.write("trained\\n")
+    time.sleep(1.5)  # long enough for the other process to arrive while this one trains
+    return build({"width": 3}), {"width": 3}, 1, {}
+
+recipe = zoo.Recipe("shared", build=build, train=train, data_version="1")
+print(zoo.load(recipe, budget="quick", device="cpu").weight.shape)
+"""
+
+
+def test_two_processes_take_turns(tmp_path):
+    script, log = tmp_path / "load.py", tmp_path / "log.txt"
+    script.write_text(textwrap.dedent(SCRIPT))
+    env = {**os.environ, "MINIDIFF_HOME": str(tmp_path / "home"), "MINIDIFF_THREADS": "1"}
+    runs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(log)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    assert log.read_text() == "trained\n", "one process trains, the other waits and loads"
+    assert all("torch.Size([3, 2])" in out for out, _ in outputs)
+    assert sum("waiting for it" in err for _, err in outputs) == 1

@@ -4,7 +4,7 @@ Every single-codepoint emoji the font draws in U+2600–27BF and U+1F300–1FAFF
 Color Emoji) is rendered once at 128 px, cropped to its content, centred on a **white** background
 (white keeps outlines and light-coloured emoji recognisable and gives the model one flat colour to
 learn for the background), then downsampled to the size asked for. Renders are cached as safetensors
-under ``minidiff.zoo.home() / "data"``; a second ``load`` reads the cache in well under a second.
+under ``minidiff.home() / "data"``; a second ``load`` reads the cache in well under a second.
 
 Fonts: Noto Color Emoji (Linux, Colab), Apple Color Emoji (macOS: drawn at a size its bitmaps exist in,
 then scaled to Noto's ~120 px glyphs), Segoe UI Emoji (Windows). Each draws its own pictures and a
@@ -29,7 +29,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from minidiff.zoo import home
+from minidiff.settings import home
 
 DATA_VERSION = "1"
 MASTER = 128  # render size; every other size is downsampled from this one render
@@ -247,20 +247,11 @@ def codepoints() -> list[int]:
 def sample(
     n: int, size: int = 32, *, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, list[str]]:
-    """n emoji drawn uniformly with replacement: images (n, 3, size, size) in [-1, 1] and names."""
+    """n emoji drawn uniformly with replacement: images (n, 3, size, size) in [-1, 1] and names.
+
+    Without a generator the draw is seeded with 0 (the rule of every ``minidiff.data`` sampler).
+    """
     images, _, all_names = _load_uint8(size)
-    if generator is None:
-        generator = torch.Generator()
-        generator.seed()  # a fresh non-deterministic seed, without touching torch's global RNG
+    generator = generator if generator is not None else torch.Generator().manual_seed(0)
     index = torch.randint(len(all_names), (n,), generator=generator)
     return _to_float(images[index]), [all_names[i] for i in index.tolist()]
-
-
-def show(n: int = 32, size: int = 64, seed: int = 0, nrow: int = 8):
-    """A matplotlib Figure: n distinct emoji (chosen by seed) with their names as captions."""
-    from minidiff import plot
-
-    images, _, all_names = _load_uint8(size)
-    index = torch.randperm(len(all_names), generator=torch.Generator().manual_seed(seed))[:n]
-    captions = [all_names[i] for i in index.tolist()]
-    return plot.show_images(_to_float(images[index]), captions=captions, nrow=nrow, title=f"{n} emoji")

@@ -78,12 +78,3 @@ def _load(path, size: int, limit: int | None = None) -> tuple[torch.Tensor, list
 def load(path, size: int = 32) -> tuple[torch.Tensor, list[str | None]]:
     """All images under path as (N, 3, size, size) in [-1, 1], and their captions (None where no .txt)."""
     return _load(path, size)
-
-
-def show(path, n: int = 16, size: int = 64, nrow: int = 8):
-    """The first n images of a folder with their captions (a matplotlib Figure)."""
-    from minidiff import plot
-
-    images, captions = _load(path, size, limit=n)
-    captions = [c or "" for c in captions]
-    return plot.show_images(images, captions if any(captions) else None, nrow=nrow)

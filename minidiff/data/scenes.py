@@ -209,11 +209,3 @@ def map_to_rgb(maps: torch.Tensor) -> torch.Tensor:
     """Maps (n, K, H, W) one-hot (or scores: the argmax is taken) → flat-coloured images in [-1, 1]."""
     palette = torch.tensor(list(PALETTE.values()), dtype=torch.float32) / 127.5 - 1  # (K, 3)
     return palette[maps.argmax(dim=1)].permute(0, 3, 1, 2)  # (n, 3, H, W)
-
-
-def show(n: int = 8, size: int = 64, seed: int = 0, nrow: int = 8):
-    """n maps, each above its render, with a legend of the classes (a matplotlib Figure)."""
-    from minidiff import plot
-
-    images, maps = sample(n, size, generator=torch.Generator().manual_seed(seed))
-    return plot.show_maps(maps, images, palette=PALETTE, classes=CLASSES, nrow=nrow)

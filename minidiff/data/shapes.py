@@ -206,11 +206,3 @@ def sample(n: int, size: int = 32, *, generator: torch.Generator | None = None, 
         for count, *objs in rows
     ]
     return images.clamp(-1, 1), [caption(objs) for objs in labels], labels
-
-
-def show(n: int = 16, size: int = 32, seed: int = 0, nrow: int = 4):
-    """A grid of n samples with their captions (a matplotlib Figure)."""
-    from minidiff import plot
-
-    images, captions, _ = sample(n, size, generator=torch.Generator().manual_seed(seed))
-    return plot.show_images(images, captions, nrow=nrow)

@@ -1,14 +1,13 @@
 """2-D toy distributions for flow matching, and the JiT toy: 2-D data hidden in a D-dimensional space.
 
-Every sampler is deterministic by ``generator`` (None means a fresh default generator, so the same
-call gives the same points) and scaled to roughly zero mean and unit std per coordinate.
+Every sampler is deterministic by ``generator`` (None: seeded with 0, so the same call gives the same points)
+and scaled to roughly zero mean and unit std per coordinate.
 """
 
 from __future__ import annotations
 
 import math
 
-import matplotlib.pyplot as plt
 import torch
 
 DATA_VERSION = "1"
@@ -95,7 +94,7 @@ def sample(name: str, n: int, *, generator: torch.Generator | None = None) -> to
     """``n`` points of distribution ``name`` as a float32 tensor (n, 2), roughly unit std per coordinate."""
     if name not in _SAMPLERS:
         raise ValueError(f"unknown toy distribution {name!r}: use one of {', '.join(NAMES)}")
-    generator = generator if generator is not None else torch.Generator()
+    generator = generator if generator is not None else torch.Generator().manual_seed(0)
     return (_SAMPLERS[name](n, generator) / _SCALE[name]).float()
 
 
@@ -121,16 +120,3 @@ def project(x_high: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
     """Map points (n, dim) back to the 2-D plane (n, 2); exact inverse of ``embed`` on embedded data."""
     matrix = _projection(x_high.shape[-1], seed).to(x_high)
     return x_high @ matrix  # (n, dim) @ (dim, 2) -> (n, 2)
-
-
-def show(name: str | None = None, n: int = 2000):
-    """A scatter plot of one distribution, or of all of them when ``name`` is None; returns the Figure."""
-    names = NAMES if name is None else (name,)
-    fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 2.8), squeeze=False)
-    for ax, each in zip(axes[0], names):
-        points = sample(each, n, generator=torch.Generator().manual_seed(0))
-        ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.5)
-        ax.set(title=each, xlim=(-3, 3), ylim=(-3, 3), aspect="equal", xticks=[], yticks=[])
-    fig.tight_layout()
-    plt.close(fig)  # returned, not drawn twice: a notebook shows it once as the cell's value
-    return fig

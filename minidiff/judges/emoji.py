@@ -19,7 +19,7 @@ from torch import nn
 
 from minidiff import zoo
 from minidiff.data import emoji
-from minidiff.metrics import frechet_distance  # metrics imports the judges lazily: no import cycle
+from minidiff.metrics import frechet_distance
 from minidiff.train import TrainConfig
 from minidiff.train import train as run
 
@@ -171,8 +171,8 @@ def fit(steps: int = STEPS, *, batch_size: int = 128, lr: float = 3e-3, seed: in
     return model.eval()
 
 
-def train(budget: str):
-    """The zoo recipe (the same for every budget): returns (model, config, steps, metrics)."""
+def train():
+    """The zoo recipe (a ruler: the same for every budget): returns (model, config, steps, metrics)."""
     model = fit(STEPS)
     real, _ = emoji.load(SIZE)
     noise = torch.randn(1000, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0)).clamp(-1, 1)
@@ -195,9 +195,9 @@ def _judge(model: nn.Module | None) -> nn.Module:
     """The given model, else the zoo's "emoji-judge" (trained once, ~50 s, then loaded from the cache)."""
     if model is not None:
         return model
-    key = str(zoo.paths("emoji-judge", RECIPE.budget)[0])
+    key = str(zoo.paths(RECIPE)[0])
     if key not in _DEFAULT:
-        _DEFAULT[key] = zoo.load("emoji-judge", device="cpu")
+        _DEFAULT[key] = RECIPE.load(device="cpu")
     return _DEFAULT[key]
 
 
@@ -264,9 +264,11 @@ def score(images: torch.Tensor, model: nn.Module | None = None, reference=None) 
 
 
 RECIPE = zoo.Recipe(
+    name="emoji-judge",
     build=build,
     train=train,
     data_version=emoji.DATA_VERSION,
     description="emoji judge: a 0.66M-parameter CNN naming which emoji a 32 px image shows (or none)",
-    budget="cpu",  # a ruler: the same judge for every budget, so numbers compare across budgets
+    config_keys=frozenset(CONFIG) | {"classes"},
+    ruler=True,  # the same judge for every budget, so numbers compare across budgets
 )

@@ -86,8 +86,8 @@ def fit(steps: int, *, batch_size: int = 16, lr: float = 3e-3, seed: int = 0, de
     return model.eval()
 
 
-def train(budget: str):
-    """The zoo recipe (~15 s on one CPU thread, every budget alike): (model, config, steps, metrics)."""
+def train():
+    """The zoo recipe (a ruler, ~15 s on one CPU thread): returns (model, config, steps, metrics)."""
     steps = STEPS
     model = fit(steps)
     images, maps = scenes.sample(512, 32, generator=torch.Generator().manual_seed(12345))  # held out
@@ -98,6 +98,19 @@ def train(budget: str):
         **{f"chance_{k}": v for k, v in chance(maps).items()},
     }
     return model, dict(CONFIG), steps, metrics
+
+
+_DEFAULT: dict[str, nn.Module] = {}  # cache file -> the loaded judge, so score() loads it once
+
+
+def _judge(model: nn.Module | None) -> nn.Module:
+    """The given model, else the zoo's "scenes-judge" (trained once, ~15 s, then loaded from the cache)."""
+    if model is not None:
+        return model
+    key = str(zoo.paths(RECIPE)[0])
+    if key not in _DEFAULT:
+        _DEFAULT[key] = RECIPE.load(device="cpu")
+    return _DEFAULT[key]
 
 
 def _segment(images: torch.Tensor, model: nn.Module, batch_size: int = 256) -> torch.Tensor:
@@ -145,9 +158,7 @@ def score(images: torch.Tensor, maps: torch.Tensor, model: nn.Module | None = No
     if images.shape[-2:] != maps.shape[-2:]:
         raise ValueError(f"images are {tuple(images.shape[-2:])} but maps {tuple(maps.shape[-2:])}: "
                          "draw both at the same size")  # fmt: skip
-    if model is None:
-        model = zoo.load("scenes-judge")
-    return _agreement(_segment(images, model), maps.argmax(dim=1).cpu(), maps.shape[1])
+    return _agreement(_segment(images, _judge(model)), maps.argmax(dim=1).cpu(), maps.shape[1])
 
 
 def chance(maps: torch.Tensor) -> dict:
@@ -158,9 +169,11 @@ def chance(maps: torch.Tensor) -> dict:
 
 
 RECIPE = zoo.Recipe(
+    name="scenes-judge",
     build=build,
     train=train,
     data_version=scenes.DATA_VERSION,
     description="scenes judge: a 144k-parameter fully convolutional segmenter trained on 32 px scenes",
-    budget="cpu",  # a ruler: the same judge for every budget, so numbers compare across budgets
+    config_keys=frozenset(CONFIG) | {"classes"},
+    ruler=True,  # the same judge for every budget, so numbers compare across budgets
 )

@@ -1,4 +1,4 @@
-"""Budgets, devices, seeds and threads: the few settings every chapter starts with.
+"""The few settings every chapter starts with: budget, device, seeds, threads and where the cache lives.
 
 A *budget* says how much compute a chapter may spend:
 
@@ -9,6 +9,10 @@ A *budget* says how much compute a chapter may spend:
 The default is ``gpu`` when CUDA (or Apple MPS) is available, else ``cpu``; the environment variable
 ``MINIDIFF_BUDGET`` overrides it. Chapters size everything with one call:
 ``steps = pick(quick=40, cpu=2_000, gpu=15_000)``.
+
+Each setting is decided in one place: the budget by ``budget()`` (the environment, else the hardware),
+torch's thread count once per kernel by ``minidiff.colab.setup()`` (through ``set_threads()``), the cache
+folder by ``home()``. This module sits on the lowest floor of the package: it imports nothing from minidiff.
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ import os
 import platform
 import random
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
+VERSION = "0.1.0"  # the package version (pyproject reads it from here); checkpoints and zoo files record it
 BUDGETS = ("quick", "cpu", "gpu")
+COLAB_DRIVE = Path("/content/drive/MyDrive")  # where Colab mounts Google Drive
 _STARTED = time.perf_counter()  # when the notebook first imported minidiff: its wall time starts here
 
 
@@ -67,8 +74,8 @@ def seed_everything(seed: int = 0) -> None:
     torch.manual_seed(seed)
 
 
-def threads() -> int:
-    """Set and return torch's CPU thread count.
+def set_threads() -> int:
+    """Decide torch's CPU thread count (``colab.setup()`` calls this once per kernel) and return it.
 
     ``MINIDIFF_THREADS`` wins; when notebooks run in parallel under pytest-xdist (the kernel inherits
     ``PYTEST_XDIST_WORKER``) each kernel gets 1 thread so two kernels do not fight over 2 cores;
@@ -80,6 +87,21 @@ def threads() -> int:
     elif os.environ.get("PYTEST_XDIST_WORKER"):
         torch.set_num_threads(1)
     return torch.get_num_threads()
+
+
+def threads() -> int:
+    """How many CPU threads torch uses (decided by ``set_threads()``; this only reads it)."""
+    return torch.get_num_threads()
+
+
+def home() -> Path:
+    """The package cache (zoo models, rendered data): ``$MINIDIFF_HOME``, else a mounted Colab Drive's
+    ``MyDrive/minidiff`` (Drive survives Colab's runtime resets), else ``~/.cache/minidiff``."""
+    if os.environ.get("MINIDIFF_HOME"):
+        return Path(os.environ["MINIDIFF_HOME"]).expanduser()
+    if COLAB_DRIVE.is_dir():
+        return COLAB_DRIVE / "minidiff"
+    return Path.home() / ".cache" / "minidiff"
 
 
 def describe() -> str:

@@ -1,4 +1,4 @@
-"""budget.py: the budget from the environment or the hardware, pick, device, seeding and the thread policy."""
+"""settings.py: the budget from the environment or the hardware, pick, device, seeds, threads, home."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import pytest
 import torch
 
 import minidiff
-
-budget_module = sys.modules["minidiff.budget"]  # the module (the package's `minidiff.budget` is the function)
+from minidiff import settings as budget_module
 
 
 def test_env_overrides_and_auto_detection(monkeypatch):
@@ -66,9 +65,9 @@ def test_thread_policy(monkeypatch):
     try:
         monkeypatch.delenv("MINIDIFF_THREADS", raising=False)
         monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")  # a notebook kernel started by an xdist worker
-        assert minidiff.threads() == 1
+        assert budget_module.set_threads() == 1 == budget_module.threads()
         monkeypatch.setenv("MINIDIFF_THREADS", "2")  # an explicit setting wins
-        assert minidiff.threads() == 2
+        assert budget_module.set_threads() == 2 == budget_module.threads()
     finally:
         torch.set_num_threads(before)
 
@@ -78,3 +77,10 @@ def test_run_summary_is_what_tools_stamp_reads(monkeypatch):
     line = minidiff.run_summary()
     assert re.fullmatch(r"budget `cpu`, .+, \d+\.\d min", line), line
     assert minidiff.hardware() in line
+
+
+def test_the_module_is_not_shadowed_by_a_function():
+    import minidiff.settings
+
+    assert callable(minidiff.budget) and minidiff.settings.budget is minidiff.budget
+    assert type(sys.modules["minidiff.settings"]).__name__ == "module"
