@@ -54,7 +54,6 @@ from minidiff import pick, plot
 from minidiff.judges import scenes as scenes_judge
 from minidiff.data import emoji, folder, scenes, shapes
 from minidiff.judges import emoji as emoji_judge
-from minidiff.judges import scenes as scenes_judge
 from minidiff.judges import shapes as shapes_judge
 
 minidiff.seed_everything(0)
