@@ -1,10 +1,14 @@
 """Checks that compare a learner's scratch code with the package reference.
 
 Each ``check_<thing>(candidate)`` runs the candidate and the reference on a fixed seed and tiny shapes,
-prints one line per passed check and raises ``AssertionError`` with a hint on the first failure.
+prints one line per passed check and raises ``AssertionError`` with a hint on the first failure. Handed a
+workbook's stub (a body that still raises ``NotImplementedError``), a check fails with one line,
+``my_interpolate is not written yet: <the stub's hint>``, and no traceback into this module.
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 
@@ -31,6 +35,56 @@ def _close(got, want, atol: float = 1e-5) -> bool:
     return isinstance(got, torch.Tensor) and got.shape == want.shape and torch.allclose(got, want, atol=atol)
 
 
+class NotWrittenYet(AssertionError):
+    """A check was handed a stub: the learner's function or method still raises NotImplementedError."""
+
+
+def _code_files(candidate) -> set[str]:
+    """The files (notebook cells) the learner's function, class or model was written in."""
+    cls = type(candidate) if isinstance(candidate, torch.nn.Module) else candidate
+    if not isinstance(cls, type):
+        return {getattr(getattr(cls, "__code__", None), "co_filename", None)} - {None}
+    own = [c for c in cls.__mro__ if c.__module__ == cls.__module__]  # not torch's or object's methods
+    members = [member for c in own for member in vars(c).values()]
+    functions = [getattr(m, "__func__", getattr(m, "fget", m)) for m in members]  # static/class/property
+    return {f.__code__.co_filename for f in functions if hasattr(f, "__code__")}
+
+
+def _not_written_yet(error: BaseException, candidate) -> str | None:
+    """``"<name> is not written yet: <hint>"`` when ``error`` (or what caused it) is the learner's stub."""
+    files, seen = _code_files(candidate), set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, NotWrittenYet):
+            return str(error)
+        if isinstance(error, NotImplementedError) and error.__traceback__ is not None:
+            tb = error.__traceback__
+            while tb.tb_next is not None:
+                tb = tb.tb_next
+            code = tb.tb_frame.f_code  # where it was raised: the stub itself, or deeper in torch
+            if code.co_filename in files:
+                hint = f": {error}" if str(error) else ""
+                return f"{getattr(code, 'co_qualname', code.co_name)} is not written yet{hint}"
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _learner_code(check):
+    """Decorate a check: a stub handed to it fails with one line that names what to write."""
+
+    @functools.wraps(check)
+    def run(candidate, *args, **kwargs):
+        try:
+            return check(candidate, *args, **kwargs)
+        except Exception as error:  # re-raised below unless it came from a stub
+            message = _not_written_yet(error, candidate)
+            if message is None:
+                raise
+        raise NotWrittenYet(message) from None  # outside the except: the learner sees this line only
+
+    return run
+
+
 # ---- flow matching (chapter 01) -------------------------------------------------------------------
 
 
@@ -43,6 +97,7 @@ def _flow_tensors(shape=(4, 3)) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
     return x, noise, t
 
 
+@_learner_code
 def check_time_convention(fn) -> None:
     """``fn(x, noise, t) -> xt`` must give noise at t = 0 and the data at t = 1."""
     x, noise, _ = _flow_tensors()
@@ -57,6 +112,7 @@ def check_time_convention(fn) -> None:
     _passed("t = 1 gives the data")
 
 
+@_learner_code
 def check_interpolate(fn) -> None:
     """``fn(x, noise, t) -> xt = t * x + (1 - t) * noise`` with t of shape (B,) broadcast over the rest."""
     check_time_convention(fn)
@@ -72,6 +128,7 @@ def check_interpolate(fn) -> None:
     _passed("t of shape (B,) broadcasts over images (B, C, H, W)")
 
 
+@_learner_code
 def check_velocity(fn) -> None:
     """``fn(x, noise) -> v``: the velocity of the straight path, d xt / dt = x - noise."""
     x, noise, t = _flow_tensors()
@@ -102,6 +159,7 @@ class _TinyVelocity(torch.nn.Module):
         return self.linear(torch.cat([xt, t[:, None]], 1))
 
 
+@_learner_code
 def check_flow_loss(fn) -> None:
     """``fn(model, x, t, noise) -> loss``: the mean over the batch of mean((model(xt, t) - v) ** 2)."""
     x, noise, t = _flow_tensors()
@@ -159,19 +217,19 @@ def _check_sampler(fn, name: str, steps: int = 4) -> None:
             f"{name} should call the model at t = {want_times} (NFE = {len(want_times)}), got t = {times}: "
             "an off-by-one in the time grid? t_i = i / steps, from t_0 = 0 to t_steps = 1"
         )
-    _passed(
-        f"calls the model {len(times)} times, at t = {', '.join(f'{time:g}' for time in sorted(set(times)))}"
-    )
+    _passed(f"calls the model {len(times)} times, at t = {', '.join(f'{time:g}' for time in times)}")
     step = "xt + dt * v" if name == "euler" else "xt + dt * (v + v_next) / 2, v_next at the Euler guess"
     _assert_close(got, reference, f"{name} samples after {steps} steps (a step is {step})")
     _passed(f"{name} samples match the reference")
 
 
+@_learner_code
 def check_euler(fn) -> None:
     """``fn(model, noise, steps) -> x``: Euler from t = 0 (noise) to t = 1 in equal steps."""
     _check_sampler(fn, "euler")
 
 
+@_learner_code
 def check_heun(fn) -> None:
     """``fn(model, noise, steps) -> x``: Heun (trapezoid), the last step plain Euler."""
     _check_sampler(fn, "heun")
@@ -247,6 +305,7 @@ def _load_reference_weights(candidate: torch.nn.Module, reference: torch.nn.Modu
     candidate.eval()
 
 
+@_learner_code
 def check_timestep_embedding(fn) -> None:
     """``fn(t, dim) -> (B, dim)``: ``[cos | sin]`` of 1000 * t times frequencies 1 ... 1/10000."""
     from minidiff.layers import timestep_embedding
@@ -266,6 +325,7 @@ def check_timestep_embedding(fn) -> None:
     _passed("values match [cos | sin] of 1000 * t * freqs at t = 0, 0.1, 0.5, 1")
 
 
+@_learner_code
 def check_resblock(cls) -> None:
     """``cls(in_ch, out_ch, emb_dim, dropout)``, ``forward(x, emb)``, named like minidiff.unet.ResBlock."""
     from minidiff.unet import ResBlock
@@ -294,6 +354,7 @@ def check_resblock(cls) -> None:
     _passed("a fresh block is the identity (conv2 starts at zero)")
 
 
+@_learner_code
 def check_attention(cls, cross: bool = False) -> None:
     """``cls(dim, heads)`` (``context_dim=`` too when ``cross``), named like minidiff.layers.Attention."""
     from minidiff.layers import Attention
@@ -314,6 +375,7 @@ def check_attention(cls, cross: bool = False) -> None:
     _passed(f"{what}: same weights → same output {tuple(got.shape)}")
 
 
+@_learner_code
 def check_attn_block(cls) -> None:
     """``cls(ch, heads)`` with ``forward(x)`` on (B, C, H, W), named like minidiff.unet.AttnBlock."""
     from minidiff.unet import AttnBlock
@@ -332,6 +394,7 @@ def check_attn_block(cls) -> None:
     _passed(f"AttnBlock(32, 4): same weights → same output {tuple(got.shape)}")
 
 
+@_learner_code
 def check_unet(cls_or_model) -> None:
     """A UNet class (built here from a tiny UNetConfig) or a model with ``.cfg``, named like unet.UNet."""
     import copy
