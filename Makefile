@@ -22,6 +22,7 @@ FONT_PACKAGE := fonts-noto-color-emoji
 FONT_FILE := /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
 # Globbed by the shell when the recipe runs, so notebooks written by an earlier step are seen.
 NOTEBOOKS := chapters/*.ipynb solutions/*.ipynb
+MATHJAX := book/_static/mathjax
 LINT_PATHS := $(wildcard minidiff tests chapters solutions tools benchmarks)
 
 # Tools, notebook kernels and subprocesses all come from the venv.
@@ -32,9 +33,9 @@ export PATH := $(abspath $(BIN)):$(PATH)
 help:
 	@echo "make lab                   set up .venv, then JupyterLab on chapters/"
 	@echo "make test                  set up, unit tests, then pytest --nbval over every notebook (budget quick)"
-	@echo "make book                  build the course website into book/_build/html"
-	@echo "make sync                  regenerate badges, set-up cells, .ipynb pairs, book toc/config, tables"
-	@echo "make notebooks BUDGET=cpu  sync, then re-execute every notebook in place (NB=path for one)"
+	@echo "make book                  build the course website into book/_build/html, check it offline"
+	@echo "make sync                  regenerate badges, set-up cells, .ipynb pairs, workbooks, book, tables"
+	@echo "make notebooks BUDGET=cpu  sync, then re-execute and stamp every notebook in place (NB=path for one)"
 	@echo "make lint | format         ruff check + format --check | fix what ruff can"
 	@echo "make bench                 python benchmarks/run.py"
 	@echo "make clean | distclean     remove builds and caches | also .venv"
@@ -95,10 +96,22 @@ nbval: setup
 
 # ---------------------------------------------------------------- the book and the notebooks
 
-book: setup
+# MathJax 3 is bundled (book/package.json, installed with npm when missing) so the maths renders offline;
+# tools/check_book.py then opens a built page in headless Chromium with the network off.
+book: setup $(MATHJAX)/tex-chtml.js
 	$(BIN)/python tools/sync.py --book
 	$(BIN)/jupyter-book build . --config book/_config.yml --toc book/_toc.yml --path-output book -W --keep-going
+	$(BIN)/python tools/check_book.py book/_build/html
 	@echo "the book is in book/_build/html/index.html"
+
+# What MathJax's tex-chtml needs (no speech engine: 3 of its 24 MB). npm's files are dated 1985: touch.
+$(MATHJAX)/tex-chtml.js: book/package.json book/package-lock.json
+	@command -v npm >/dev/null || { echo "make book needs npm to bundle MathJax: apt-get install -y npm"; exit 1; }
+	npm ci --prefix book --no-audit --no-fund
+	rm -rf $(MATHJAX) && mkdir -p $(MATHJAX)
+	(cd book/node_modules/mathjax/es5 && tar cf - tex-chtml.js input/tex/extensions output/chtml/fonts ui a11y) \
+	  | (cd $(MATHJAX) && tar xf -)
+	touch $@
 
 sync: setup
 	$(BIN)/python tools/sync.py
@@ -127,8 +140,8 @@ bench: setup
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf book/_build .ruff_cache .pytest_cache
+	rm -rf book/_build book/_static/mathjax .ruff_cache .pytest_cache
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) book/node_modules

@@ -9,6 +9,7 @@ workbook's stub (a body that still raises ``NotImplementedError``), a check fail
 from __future__ import annotations
 
 import functools
+import inspect
 
 import torch
 
@@ -42,11 +43,13 @@ class NotWrittenYet(AssertionError):
 def _code_files(candidate) -> set[str]:
     """The files (notebook cells) the learner's function, class or model was written in."""
     cls = type(candidate) if isinstance(candidate, torch.nn.Module) else candidate
-    if not isinstance(cls, type):
-        return {getattr(getattr(cls, "__code__", None), "co_filename", None)} - {None}
-    own = [c for c in cls.__mro__ if c.__module__ == cls.__module__]  # not torch's or object's methods
-    members = [member for c in own for member in vars(c).values()]
-    functions = [getattr(m, "__func__", getattr(m, "fget", m)) for m in members]  # static/class/property
+    if isinstance(cls, type):
+        own = [c for c in cls.__mro__ if c.__module__ == cls.__module__]  # not torch's or object's methods
+        members = [member for c in own for member in vars(c).values()]
+        functions = [getattr(m, "__func__", getattr(m, "fget", m)) for m in members]  # static/class/property
+    else:
+        functions = [cls]
+    functions = [inspect.unwrap(f) if callable(f) else f for f in functions]  # e.g. under @torch.no_grad()
     return {f.__code__.co_filename for f in functions if hasattr(f, "__code__")}
 
 

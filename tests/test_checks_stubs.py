@@ -36,6 +36,19 @@ def test_a_stub_fails_with_one_line_that_names_it():
     assert len(inside) == 1 and inside[0].name == "run", "one frame in the package: the line that raises"
 
 
+def test_a_decorated_stub_is_recognised():
+    source = '''
+@torch.no_grad()
+def my_euler(model, noise, steps):
+    """Euler from t = 0 to 1 in equal steps."""
+    raise NotImplementedError("Euler from t = 0 to 1 in equal steps.")
+'''
+    with pytest.raises(
+        AssertionError, match="^my_euler is not written yet: Euler from t = 0 to 1 in equal steps.$"
+    ):
+        checks.check_euler(_cell(source)["my_euler"])
+
+
 def test_a_stub_method_is_named_with_its_class():
     source = '''
 class MyAttnBlock(nn.Module):
