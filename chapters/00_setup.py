@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown] tags=["remove-cell"]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/minidiff-course/minidiff/blob/main/chapters/00_setup.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/minidiff-course/minidiff/blob/v0.1.0/chapters/00_setup.ipynb)
 
 # %% [markdown]
 # # 00 · Setup and tour: the machine, the budgets, the data and the judges
@@ -41,7 +41,7 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules and importlib.util.find_spec("minidiff") is None:
-    package = "git+https://github.com/minidiff-course/minidiff@main"
+    package = "git+https://github.com/minidiff-course/minidiff@v0.1.0"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 from minidiff.colab import setup

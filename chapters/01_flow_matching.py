@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown] tags=["remove-cell"]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/minidiff-course/minidiff/blob/main/chapters/01_flow_matching.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/minidiff-course/minidiff/blob/v0.1.0/chapters/01_flow_matching.ipynb)
 
 # %% [markdown]
 # # 01 · Flow matching: from noise to data in straight lines
@@ -42,7 +42,7 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules and importlib.util.find_spec("minidiff") is None:
-    package = "git+https://github.com/minidiff-course/minidiff@main"
+    package = "git+https://github.com/minidiff-course/minidiff@v0.1.0"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 from minidiff.colab import setup
@@ -581,13 +581,16 @@ minidiff.seed_everything(0)
 print(f"{sum(p.numel() for p in PixelMLP().parameters()):,} parameters")
 
 # %% [markdown]
-# **A snag, and the fix.** Ask this MLP for the velocity $v = x - arepsilon$ and it learns very little: the
+# **A snag, and the fix.** Ask this MLP for the velocity $v = x - 
+# arepsilon$ and it learns very little: the
 # target *contains the noise*, 768 random numbers that the network must carry from its input, through a
 # 512-wide hidden layer, to its output. The clean image, on the other hand, is simple (one blob on a flat
 # background). So let the network predict the clean image $\hat x$ and compute the velocity by formula — from
-# $x_t = t\,x + (1-t)\,arepsilon$,
+# $x_t = t\,x + (1-t)\,
+# arepsilon$,
 #
-# $$v = rac{\hat x - x_t}{1 - t}.$$
+# $$v = 
+# rac{\hat x - x_t}{1 - t}.$$
 #
 # `flow.flow_loss(..., pred="x")` does this conversion (and still measures the error on velocities);
 # `flow.heun(..., pred="x")` samples with it. This is *x-prediction*, the idea of JiT (Li & He 2025) that

@@ -15,7 +15,7 @@
 # ---
 
 # %% [markdown] tags=["remove-cell"]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/minidiff-course/minidiff/blob/main/chapters/02_unet.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/minidiff-course/minidiff/blob/v0.1.0/chapters/02_unet.ipynb)
 
 # %% [markdown]
 # # 02 · A UNet
@@ -49,7 +49,7 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules and importlib.util.find_spec("minidiff") is None:
-    package = "git+https://github.com/minidiff-course/minidiff@main"
+    package = "git+https://github.com/minidiff-course/minidiff@v0.1.0"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 from minidiff.colab import setup

@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown] tags=["remove-cell"]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/minidiff-course/minidiff/blob/main/solutions/01_flow_matching.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/minidiff-course/minidiff/blob/v0.1.0/solutions/01_flow_matching.ipynb)
 
 # %% [markdown]
 # # 01 · Flow matching — solutions to the exercises
@@ -41,7 +41,7 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules and importlib.util.find_spec("minidiff") is None:
-    package = "git+https://github.com/minidiff-course/minidiff@main"
+    package = "git+https://github.com/minidiff-course/minidiff@v0.1.0"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 from minidiff.colab import setup
