@@ -4,8 +4,9 @@
 stylesheets, images or frames from another host, then opens each page that holds maths in headless
 Chromium with the network off (every request goes to a dead proxy; Chromium's net log lists what was
 asked for) and checks that MathJax rendered each formula (``mjx-container``) without a TeX error
-(``mjx-merror``) and that no request left the machine. Without Chromium the browser part is skipped with
-a warning, except under CI (``CI`` set) or ``--require-browser``, where it fails.
+(``mjx-merror``) or an undefined command (shown in red) and that no request left the machine. Without
+Chromium the browser part is skipped with a warning, except under CI (``CI`` set) or
+``--require-browser``, where it fails.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ LOADS = re.compile(
 )
 MATH = re.compile(r"<(span|div)\s+class=\"math notranslate nohighlight\"")
 MERROR = re.compile(r"<mjx-merror\b[^>]*?data-mjx-error=\"([^\"]*)\"", re.IGNORECASE)
+UNDEFINED = re.compile(r"<mtext mathcolor=\"red\">([^<]*)</mtext>")  # MathJax's noundefined: a command in red
 
 
 def external_loads(site: Path) -> list[str]:
@@ -106,6 +108,7 @@ def check(site: Path, binary: str | None, pages: list[Path] | None = None) -> li
             if rendered < formulas:
                 problems.append(f"{name}: MathJax rendered {rendered} of {formulas} formulas (offline)")
             problems += [f"{name}: TeX error {html.unescape(e)!r}" for e in MERROR.findall(dom)]
+            problems += [f"{name}: undefined TeX {html.unescape(e)!r}" for e in UNDEFINED.findall(dom)]
             problems += [f"{name}: asked the network for {url}" for url in urls]
             print(f"check_book: {name}: {rendered} formulas rendered offline, {len(urls)} network requests")
     return problems
