@@ -31,6 +31,12 @@ def _check_pred(pred: str) -> None:
         raise ValueError(f"pred={pred!r} is not a parametrisation: use one of {', '.join(PREDS)}")
 
 
+def _check_steps(steps) -> None:
+    if not hasattr(steps, "__index__") or steps < 1:  # any int (numpy's too), but not 2.5
+        raise ValueError(f"steps={steps!r}: a sampler needs an int number of steps >= 1 (with 0 it would "
+                         "return the noise itself as if it were a sample)")  # fmt: skip
+
+
 def _expand(t, like: torch.Tensor) -> torch.Tensor:
     """A float, a 0-d tensor or t of shape (B,) as a tensor that broadcasts against ``like`` (B, ...)."""
     t = torch.as_tensor(t, dtype=like.dtype, device=like.device)
@@ -173,6 +179,7 @@ def euler(model, noise, steps: int, *, cond=None, pred="v", return_path=False, p
     Returns the samples, or with ``return_path`` every intermediate xt as a tensor (steps + 1, B, ...).
     """
     _check_pred(pred)
+    _check_steps(steps)
     ts = torch.linspace(0, 1, steps + 1).tolist()
     xt, path = noise, [noise]
     for i in tqdm(range(steps), desc="euler", disable=not progress):
@@ -189,6 +196,7 @@ def heun(model, noise, steps: int, *, cond=None, pred="v", return_path=False, pr
     Returns the samples, or with ``return_path`` every intermediate xt as a tensor (steps + 1, B, ...).
     """
     _check_pred(pred)
+    _check_steps(steps)
     ts = torch.linspace(0, 1, steps + 1).tolist()
     xt, path = noise, [noise]
     for i in tqdm(range(steps), desc="heun", disable=not progress):

@@ -4,7 +4,9 @@
 - ``energy_distance`` / ``sliced_wasserstein``: sample-based distances for low-dimensional (2-D) samples.
 - ``psnr``, ``ssim_distance``, ``lpips_distance`` / ``LPIPS``: per-image distances for reconstructions.
 
-The judges that score generated images live one floor up, in ``minidiff.judges`` (they use these metrics).
+Images go through ``check_images`` first (the judges use it too): a batch in another range or with NaNs
+is refused with the fix, never measured. The judges that score generated images live one floor up, in
+``minidiff.judges`` (they use these metrics).
 """
 
 from __future__ import annotations
@@ -90,18 +92,68 @@ def sliced_wasserstein(a, b, projections: int = 256, seed: int = 0) -> float:
     return float((proj_a - proj_b).square().mean().sqrt())
 
 
+# ---- the images every measure here and every judge takes ----------------------------------------
+
+FAR = 1.5  # beyond +-1.5 a batch is not [-1, 1] images that overshoot a little, but another convention
+
+
+def check_images(images, name: str = "images") -> torch.Tensor:
+    """``images`` as a floating tensor (B, 3, H, W) in [-1, 1], or a ValueError that says what to change.
+
+    uint8 images are read as 0-255 pixels and converted with ``x / 127.5 - 1``. Refused: other integer and
+    bool dtypes, an empty batch, NaN or infinite values, values beyond +-FAR, and [0, 1]-looking batches.
+    """
+    if not isinstance(images, torch.Tensor):
+        raise ValueError(f"{name}: expected a torch tensor (B, 3, H, W), got a {type(images).__name__} "
+                         "(for a numpy array: torch.from_numpy(x))")  # fmt: skip
+    shape = tuple(images.shape)
+    if images.ndim != 4 or shape[1] != 3:
+        hint = ""
+        if images.ndim == 3 and shape[0] == 3:
+            hint = ": one image? add the batch dimension with x[None]"
+        elif images.ndim == 4 and shape[-1] == 3:
+            hint = ": channels last? use x.permute(0, 3, 1, 2)"
+        raise ValueError(f"{name}: expected images (B, 3, H, W), got shape {shape}{hint}")
+    if shape[0] == 0:
+        raise ValueError(f"{name}: the batch is empty (shape {shape}): pass at least one image")
+    if images.dtype == torch.uint8:
+        return images.float() / 127.5 - 1  # 0-255 pixels, converted explicitly
+    if not images.is_floating_point():
+        raise ValueError(f"{name}: dtype {images.dtype} is not an image type: pass float images in [-1, 1] "
+                         "(or uint8 pixels 0-255, converted with x / 127.5 - 1)")  # fmt: skip
+    x = images.detach()
+    if bad := int((~torch.isfinite(x)).sum()):
+        raise ValueError(f"{name}: {bad} of {x.numel()} values are NaN or infinite: no score means anything "
+                         "on them; find where they come from (a diverged model samples NaN)")  # fmt: skip
+    low, high = float(x.min()), float(x.max())
+    if low < -FAR or high > FAR:
+        raise ValueError(f"{name}: values from {low:.4g} to {high:.4g}, but minidiff images are in [-1, 1]: "
+                         "convert 0-255 pixels with x / 127.5 - 1, and clamp samples with "
+                         "x.clamp(-1, 1)")  # fmt: skip
+    if 0 <= low < high <= 1:
+        raise ValueError(
+            f"{name}: every value lies in [0, 1] ({low:.3g} to {high:.3g}): these look like "
+            "[0, 1] images, but minidiff images are in [-1, 1]: convert with x * 2 - 1"
+        )
+    return images
+
+
 # ---- distances between pairs of images ------------------------------------------------------------
 
 
 def _pair(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    if a.shape != b.shape or a.ndim != 4:
-        raise ValueError(f"expected two image batches (B, C, H, W) of one shape, got {tuple(a.shape)} and "
+    a, b = check_images(a, "a"), check_images(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"expected two image batches (B, 3, H, W) of one shape, got {tuple(a.shape)} and "
                          f"{tuple(b.shape)}")  # fmt: skip
     return a.float(), b.float()
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Peak signal-to-noise ratio (B,) in dB of images in [-1, 1] (peak-to-peak 2); higher is closer."""
+    """Peak signal-to-noise ratio (B,) in dB of images in [-1, 1] (peak-to-peak 2); higher is closer.
+
+    uint8 images (0-255) are converted with x / 127.5 - 1; see ``check_images`` for what is refused.
+    """
     a, b = _pair(a, b)
     mse = (a - b).square().mean(dim=(1, 2, 3)).clamp(min=1e-12)
     return 10 * torch.log10(4 / mse)
@@ -132,8 +184,12 @@ def ssim_distance(a: torch.Tensor, b: torch.Tensor, scales: int = 3) -> torch.Te
 
     A weight-free perceptual distance in [0, ~1] (0 = identical) in the spirit of MS-SSIM (Wang, Simoncelli
     & Bovik 2003), with equal weights because our images are too small for its five 161 px scales.
+    uint8 images (0-255) are converted with x / 127.5 - 1.
     """
-    a, b = _pair(a, b)
+    return _ssim_distance(*_pair(a, b), scales)
+
+
+def _ssim_distance(a: torch.Tensor, b: torch.Tensor, scales: int = 3) -> torch.Tensor:
     a, b = (a + 1) / 2, (b + 1) / 2
     values = [_ssim(a, b)]
     for _ in range(scales - 1):
@@ -190,11 +246,13 @@ class LPIPS(nn.Module):
                 )
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """Distances (B,) between image batches (B, 3, H, W) in [-1, 1]; 0 means identical. Differentiable
-        in the images, so it also serves as a perceptual loss."""
-        a, b = _pair(a, b)
+        """Distances (B,) between image batches (B, 3, H, W) in [-1, 1] (uint8: x / 127.5 - 1); 0 means
+        identical. Differentiable in the images, so it also serves as a perceptual loss."""
+        return self._distance(*_pair(a, b))
+
+    def _distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         if self.net is None:
-            return ssim_distance(a, b)
+            return _ssim_distance(a, b)
         device = next(self.net.parameters()).device
         return self.net(a.to(device), b.to(device)).flatten().to(a.device)  # (B, 1, 1, 1) -> (B,)
 
@@ -206,9 +264,11 @@ def lpips_distance(a: torch.Tensor, b: torch.Tensor, *, net: str = "alex", allow
     """LPIPS distances (B,) between two image batches in [-1, 1] (see ``LPIPS`` for the offline fallback).
 
     LPIPS was calibrated on 64 x 64 patches; on 32 px images its deepest layers see 1 x 1 maps.
+    uint8 images (0-255) are converted with x / 127.5 - 1.
     """
+    a, b = _pair(a, b)  # checked before the (slow, once) LPIPS construction
     key = (net, allow_download)
     if key not in _LPIPS or (_LPIPS[key].net is None and backbone_file(net).is_file()):
         _LPIPS[key] = LPIPS(net, allow_download=allow_download)
     with torch.no_grad():
-        return _LPIPS[key](a, b)
+        return _LPIPS[key]._distance(a, b)

@@ -19,7 +19,7 @@ from torch import nn
 
 from minidiff import zoo
 from minidiff.data import emoji
-from minidiff.metrics import frechet_distance
+from minidiff.metrics import check_images, frechet_distance
 from minidiff.train import TrainConfig
 from minidiff.train import train as run
 
@@ -202,9 +202,7 @@ def _judge(model: nn.Module | None) -> nn.Module:
 
 
 def _run(images: torch.Tensor, model: nn.Module, fn, batch_size: int = 512) -> torch.Tensor:
-    """Apply fn(model, x) to images resized to 32 px, in eval mode and batches, on the model's device."""
-    if images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"expected images (B, 3, H, W) in [-1, 1], got shape {tuple(images.shape)}")
+    """fn(model, x) on checked images resized to 32 px, in eval mode and batches, on the model's device."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()  # BatchNorm must use its running statistics, not this batch's
@@ -220,14 +218,25 @@ def _run(images: torch.Tensor, model: nn.Module, fn, batch_size: int = 512) -> t
 
 
 def features(images: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
-    """Penultimate features (B, F) of images (B, 3, H, W) in [-1, 1]: the space ``score`` measures FD in."""
-    return _run(images, _judge(model), lambda m, x: m.features(x))
+    """Penultimate features (B, F) of images (B, 3, H, W) in [-1, 1]: the space ``score`` measures FD in.
+
+    uint8 images (0-255) are converted with x / 127.5 - 1; ``metrics.check_images`` says what is refused.
+    """
+    return _features(check_images(images), _judge(model))
+
+
+def _features(images: torch.Tensor, model: nn.Module) -> torch.Tensor:
+    return _run(images, model, lambda m, x: m.features(x))
 
 
 def identify(images: torch.Tensor, model: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(indices (B,), confidences (B,)): the most likely emoji (an index into ``emoji.load()``) and its
-    probability; ``emoji.names()[i]`` names it."""
-    probs = _run(images, _judge(model), lambda m, x: F.softmax(m(x), dim=1))
+    probability; ``emoji.names()[i]`` names it. Images (B, 3, H, W) in [-1, 1]; uint8: x / 127.5 - 1."""
+    return _identify(check_images(images), _judge(model))
+
+
+def _identify(images: torch.Tensor, model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    probs = _run(images, model, lambda m, x: F.softmax(m(x), dim=1))
     confidences, indices = probs.max(dim=1)
     return indices, confidences
 
@@ -239,7 +248,7 @@ def reference_features(model: nn.Module | None = None) -> torch.Tensor:
     """Features of every real 32 px emoji (computed once per judge)."""
     model = _judge(model)
     if model not in _REFERENCE:
-        _REFERENCE[model] = features(emoji.load(SIZE)[0], model)
+        _REFERENCE[model] = _features(emoji.load(SIZE)[0], model)
     return _REFERENCE[model]
 
 
@@ -247,15 +256,16 @@ def score(images: torch.Tensor, model: nn.Module | None = None, reference=None) 
     """recognised (fraction with top-1 confidence >= THRESHOLD), mean_confidence, and fd: the Fréchet
     distance between the images' features and ``reference`` (features or images; default: all real emoji).
 
-    FD is biased upwards for small sets: compare FDs computed from the same number of images.
+    Images (B, 3, H, W) in [-1, 1]; uint8 ones are converted with x / 127.5 - 1. FD needs two images or
+    more (else NaN) and is biased upwards for small sets: compare FDs from the same number of images.
     """
-    model = _judge(model)
-    _, confidences = identify(images, model)
+    images, model = check_images(images), _judge(model)
+    _, confidences = _identify(images, model)
     if reference is None:
         reference = reference_features(model)
-    elif reference.ndim == 4:
-        reference = features(reference, model)
-    fd = frechet_distance(features(images, model), reference) if len(images) > 1 else float("nan")
+    elif isinstance(reference, torch.Tensor) and reference.ndim == 4:
+        reference = _features(check_images(reference, "reference"), model)
+    fd = frechet_distance(_features(images, model), reference) if len(images) > 1 else float("nan")
     return {
         "recognised": float((confidences >= THRESHOLD).float().mean()),
         "mean_confidence": float(confidences.mean()),

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from minidiff.data import shapes
+from minidiff.metrics import check_images
 
 MAX_OBJECTS = len(shapes.POSITIONS)  # one per grid cell; more regions than this are not read
 MIN_AREA = 2.0  # pixels; smaller specks are ignored
@@ -104,9 +105,13 @@ def read(images: torch.Tensor) -> list[list[dict]]:
     """The objects seen in each image (B, 3, H, W) in [-1, 1], as dicts shaped like `shapes.sample` labels.
 
     Objects are listed largest first; at most `MAX_OBJECTS` regions are read, and regions that no shape
-    fits (`MAX_ERROR`, e.g. noise) are dropped.
+    fits (`MAX_ERROR`, e.g. noise) are dropped. uint8 images (0-255) are converted with x / 127.5 - 1.
     """
-    if images.ndim != 4 or images.shape[1] != 3 or images.shape[2] != images.shape[3]:
+    return _read(check_images(images))
+
+
+def _read(images: torch.Tensor) -> list[list[dict]]:
+    if images.shape[2] != images.shape[3]:
         raise ValueError(f"expected square images (B, 3, H, W), got {tuple(images.shape)}")
     images = ((images.detach().float().cpu() + 1) / 2).clamp(0, 1)
     background = torch.tensor(shapes.BACKGROUND, dtype=torch.float32) / 255
@@ -153,11 +158,13 @@ def score(images: torch.Tensor, labels: list[list[dict]]) -> dict:
     """Per-attribute accuracies of images against their labels (from `shapes.sample`).
 
     count and all are per image (all: right count and every attribute of every object right);
-    colour, shape, position, size and object (all four right) are per labelled object.
+    colour, shape, position, size and object (all four right) are per labelled object. Images (B, 3, H, W)
+    in [-1, 1]; uint8 ones are converted with x / 127.5 - 1.
     """
+    images = check_images(images)
     if len(images) != len(labels):
         raise ValueError(f"got {len(images)} images but {len(labels)} label lists: pass one list per image")
-    seen = read(images)
+    seen = _read(images)
     hits = {name: 0 for name in ("count", "all", *ATTRIBUTES, "object")}
     n_objects = 0
     for found, wanted in zip(seen, labels):
@@ -191,9 +198,9 @@ def quality(images: torch.Tensor, max_error: float = 0.2) -> dict:
     well_formed: fraction of images read as 1-2 objects that each match a shape to within `max_error` of
     its area (real images: ~1, noise: 0). shape_tv, colour_tv: total-variation distance between the shapes
     (colours) drawn and the data's uniform mix (0 = same mix, 1 = nothing readable); catches a model that
-    draws clean circles only.
+    draws clean circles only. Images (B, 3, H, W) in [-1, 1]; uint8 ones are converted with x / 127.5 - 1.
     """
-    seen = read(images)
+    seen = _read(check_images(images))
     good = [objs for objs in seen if 1 <= len(objs) <= 2 and all(o["error"] <= max_error for o in objs)]
     objects = [o for objs in good for o in objs]
     return {
