@@ -1,18 +1,24 @@
 """Checkpoints: one safetensors file that holds everything an exact resume needs, written atomically.
 
 Tensors: ``model.*``, ``ema.*``, ``optim.<param_idx>.<key>``, ``rng.*``, ``history.*``; the rest (step,
-config, optimizer param_groups, GradScaler, Python/NumPy RNG) is JSON under the header key "minidiff".
-Nothing is ever unpickled: a foreign or damaged file gives a ValueError that says what to do.
+config, the model's class and config, optimizer param_groups, GradScaler, Python/NumPy RNG) is JSON under
+the header key "minidiff", and a sha256 of it all under "minidiff.sha256". Nothing is ever unpickled: a
+foreign, damaged or mismatched file gives a ValueError that says what to do. Temp files of saves that were
+killed mid-write are removed at the next save or load of the same path.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import random
+import re
+import socket
 import tempfile
-from dataclasses import asdict, dataclass, field
+import time
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,17 +29,66 @@ from torch import nn
 
 from minidiff.settings import VERSION
 
+# ---- atomic writes, and the temp files a killed write leaves --------------------------------------
+
+_HOST = re.sub(r"\W", "_", socket.gethostname()) or "host"  # temp names hold the writer's machine and pid
+_WRITING: set[str] = set()  # temp files this process is writing right now
+STALE_AFTER = 3600  # seconds: a temp file whose writer cannot be asked about, untouched this long, is stale
+
+
+def _alive(pid: int) -> bool | None:
+    """Whether process ``pid`` runs on this machine; None where that cannot be asked (Windows)."""
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process there
+        return None
+    try:
+        os.kill(pid, 0)  # signal 0 only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, under another user
+        return True
+    return True
+
+
+def remove_stale_temp_files(path) -> list[Path]:
+    """Delete the temp files (``.<name>.<host>-<pid>.*.tmp``) that killed saves of ``path`` left beside it.
+
+    Never one that a live process may still be writing: on this machine a file is stale when its writer's
+    process is gone, or is this process and not writing it; other machines' files (a shared Drive) and
+    files of older versions are stale when untouched for ``STALE_AFTER`` seconds.
+    """
+    path = Path(path)
+    name = re.compile(rf"\.{re.escape(path.name)}\.(?:(?P<host>\w+)-(?P<pid>\d+)\.)?[^.]+\.tmp")
+    removed = []
+    with contextlib.suppress(OSError):  # a missing or unreadable folder has nothing to clean
+        for tmp in path.parent.iterdir():
+            match = name.fullmatch(tmp.name)
+            if match is None or str(tmp) in _WRITING:
+                continue
+            alive = None
+            if match["host"] == _HOST:
+                pid = int(match["pid"])
+                alive = False if pid == os.getpid() else _alive(pid)
+            with contextlib.suppress(OSError):
+                if alive is False or (alive is None and time.time() - tmp.stat().st_mtime > STALE_AFTER):
+                    tmp.unlink()
+                    removed.append(tmp)
+    return removed
+
 
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path beside ``path``; when the block succeeds, fsync it and rename it onto ``path``.
 
     A crash or Ctrl-C mid-write leaves the old file untouched: ``os.replace`` within one folder is atomic.
+    A kill (SIGKILL, a dead kernel) leaves the temp file: the next write of ``path`` removes it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    remove_stale_temp_files(path)
+    prefix = f".{path.name}.{_HOST}-{os.getpid()}."
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     os.close(fd)
+    _WRITING.add(tmp)
     try:
         yield Path(tmp)
         with open(tmp, "r+b") as f:
@@ -43,6 +98,11 @@ def atomic_path(path):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    finally:
+        _WRITING.discard(tmp)
+
+
+# ---- what a checkpoint holds ---------------------------------------------------------------------
 
 
 def storable(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -103,16 +163,36 @@ class History:
 HISTORY_LISTS = ("steps", "losses", "grad_norms", "t", "t_losses")
 
 
+def model_config(model: nn.Module) -> dict | None:
+    """``asdict(model.cfg)`` as JSON types when the model keeps a dataclass config (like UNet), else None."""
+    cfg = getattr(model, "cfg", None)
+    if cfg is None or not is_dataclass(cfg) or isinstance(cfg, type):
+        return None
+    return json.loads(json.dumps(asdict(cfg), default=str))
+
+
+def _checksum(tensors: dict[str, torch.Tensor], header: str) -> str:
+    """sha256 of the JSON header and of every tensor's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256(header.encode())
+    for name in sorted(tensors):
+        value = tensors[name]
+        digest.update(f"{name}:{value.dtype}:{tuple(value.shape)};".encode())
+        digest.update(value.contiguous().reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
 def save_checkpoint(path, model: nn.Module, *, ema=None, optimizer=None, scaler=None,
                     generator: torch.Generator | None = None, step: int = 0, history: History | None = None,
                     config=None, rng: dict | None = None) -> None:  # fmt: skip
     """Write everything a resume needs into ONE safetensors file, atomically (temp file + os.replace).
 
     Tensors: ``model.*``, ``ema.*``, ``optim.<param_idx>.<key>``, ``rng.*``, ``history.*``. The rest (step,
-    config, optimizer param_groups, GradScaler, Python/NumPy RNG) is JSON under the header key "minidiff".
+    config, the model's class and ``model_config``, optimizer param_groups, GradScaler, Python/NumPy RNG) is
+    JSON under the header key "minidiff"; "minidiff.sha256" holds a checksum of the JSON and every tensor.
     """
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    meta = {"format": 1, "version": VERSION, "model": type(model).__name__, "step": step}
+    meta = {"format": 2, "version": VERSION, "model": type(model).__name__, "step": step}
+    meta["model_config"] = model_config(model)
     meta["config"] = asdict(config) if config is not None else None
     if ema is not None:
         tensors.update({f"ema.{k}": v for k, v in ema.model.state_dict().items()})
@@ -136,8 +216,28 @@ def save_checkpoint(path, model: nn.Module, *, ema=None, optimizer=None, scaler=
             tensors[f"history.{key}"] = torch.tensor(getattr(history, key), dtype=dtype)
         meta["wall_time"] = history.wall_time
     header = json.dumps(meta, default=lambda o: o.item() if hasattr(o, "item") else str(o))  # numpy scalars
+    tensors = storable(tensors)
+    metadata = {"minidiff": header, "minidiff.sha256": _checksum(tensors, header)}
     with atomic_path(path) as tmp:
-        save_file(storable(tensors), str(tmp), metadata={"minidiff": header})
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def _check_model(path, meta: dict, model: nn.Module, fix: str) -> None:
+    """A ValueError naming both classes and configs when ``model`` is not what the file was saved from."""
+    saved_class, saved_config = meta.get("model"), meta.get("model_config")
+    now_class, now_config = type(model).__name__, model_config(model)
+    same_config = "model_config" not in meta or saved_config == now_config  # files before format 2: unknown
+    if (saved_class is None or saved_class == now_class) and same_config:
+        return
+    differs = ""
+    if isinstance(saved_config, dict) and isinstance(now_config, dict):
+        keys = sorted(
+            k for k in saved_config.keys() | now_config.keys() if saved_config.get(k) != now_config.get(k)
+        )
+        differs = " (" + ", ".join(f"{k} {saved_config.get(k)} vs {now_config.get(k)}" for k in keys) + ")"
+    raise ValueError(f"{path} was saved from {saved_class} with config {saved_config}, but this model is "
+                     f"{now_class} with config {now_config}{differs}: build the model with the saved config "
+                     f"to continue that run, or {fix}")  # fmt: skip
 
 
 def _weights(path, prefix: str, module: nn.Module, tensors: dict, fix: str) -> dict[str, torch.Tensor]:
@@ -163,9 +263,11 @@ def load_checkpoint(path, model: nn.Module, *, ema=None, optimizer=None, scaler=
     """Load a checkpoint from ``save_checkpoint`` into the objects given; return its JSON (with a History).
 
     ``weights="ema"`` puts the EMA weights into ``model`` (for sampling). Checks the file first and raises a
-    ValueError that says what is wrong (missing, not safetensors, truncated, not minidiff's, wrong model).
+    ValueError that says what is wrong (missing, not safetensors, truncated, not minidiff's, corrupt, saved
+    from another model class or config, shapes that do not fit).
     """
     path, fix = Path(path), "delete it or pass resume=False to train from scratch"
+    remove_stale_temp_files(path)
     if not path.is_file():
         raise ValueError(f"no checkpoint at {path}: check the path (train() writes it to cfg.ckpt_path)")
     try:
@@ -179,6 +281,10 @@ def load_checkpoint(path, model: nn.Module, *, ema=None, optimizer=None, scaler=
     except (KeyError, json.JSONDecodeError) as err:
         raise ValueError(f"{path} is a safetensors file but not a minidiff checkpoint (no valid 'minidiff' "
                          f"metadata); {fix}") from err  # fmt: skip
+    if "minidiff.sha256" in header and _checksum(tensors, header["minidiff"]) != header["minidiff.sha256"]:
+        raise ValueError(f"{path} is corrupt: its contents no longer match the checksum saved with them (a "
+                         f"damaged disk, copy or download); {fix}")  # fmt: skip
+    _check_model(path, meta, model, fix)
     model.load_state_dict(_weights(path, weights, model, tensors, fix))
     if ema is not None:
         ema.model.load_state_dict(_weights(path, "ema", ema.model, tensors, fix))

@@ -140,6 +140,19 @@ class TrainConfig:
             raise ValueError(f"amp={self.amp!r}: use one of {', '.join(AMP)}")
         if self.steps < 0 or self.batch_size < 1 or self.grad_accum < 1 or self.log_every < 1:
             raise ValueError("TrainConfig: use steps >= 0, batch_size >= 1, grad_accum >= 1, log_every >= 1")
+        clip, decay = self.grad_clip, self.ema_decay
+        checks = [  # (is it wrong?, what to say); each written so that a NaN is wrong too
+            (not 0 < self.lr < math.inf, f"lr={self.lr}: use a learning rate > 0, e.g. 1e-3"),
+            (not self.weight_decay >= 0, f"weight_decay={self.weight_decay}: use >= 0"),
+            (not all(0 <= b < 1 for b in self.betas), f"betas={self.betas}: use two numbers in [0, 1)"),
+            (clip is not None and not clip >= 0, f"grad_clip={clip}: use a max norm > 0, or None for none"),
+            (not self.warmup >= 0, f"warmup={self.warmup}: use a number of steps >= 0"),
+            (decay is not None and not 0 <= decay < 1, f"ema_decay={decay}: use [0, 1), e.g. 0.999, or None"),
+            (not self.ckpt_every >= 0, f"ckpt_every={self.ckpt_every}: use >= 0 (0: at the end only)"),
+            (not self.keep_samples >= 0, f"keep_samples={self.keep_samples}: use >= 0"),
+        ]
+        if problems := [say for wrong, say in checks if wrong]:
+            raise ValueError("TrainConfig: " + "; ".join(problems))
         self.ckpt_path = None if self.ckpt_path is None else str(self.ckpt_path)
 
 
@@ -182,6 +195,10 @@ def train(model: nn.Module, loss_fn, data, cfg: TrainConfig, *, device=None, liv
                                restore_rng=True)  # fmt: skip
         history, start = meta["history"], meta["step"]
         _warn_if_changed(ckpt, meta["config"], cfg)
+        if cfg.steps < start:
+            warnings.warn(f"{ckpt} is already at step {start}, past cfg.steps={cfg.steps}: nothing to "
+                          f"train. To continue it, set cfg.steps above {start}; to start again, pass "
+                          "resume=False or another cfg.ckpt_path", stacklevel=2)  # fmt: skip
         if own_optimizer:  # the config's values win over the saved ones, so a changed cfg.lr takes effect
             for group in optimizer.param_groups:
                 group.update(lr=cfg.lr, initial_lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
@@ -208,8 +225,11 @@ def train(model: nn.Module, loss_fn, data, cfg: TrainConfig, *, device=None, liv
                 del getattr(history, key)[: max(0, len(getattr(history, key)) - cfg.keep_samples)]
             pending.clear()
             if not math.isfinite(history.losses[-1]):
-                raise ValueError(f"the loss became {history.losses[-1]} at step {history.steps[-1]}: lower "
-                                 "cfg.lr, keep cfg.grad_clip on, or try cfg.amp='off'")  # fmt: skip
+                causes = ("the data may hold NaN/inf or values far outside [-1, 1] (look at a batch), else "
+                          "lower cfg.lr, keep cfg.grad_clip on, or try cfg.amp='off'")  # fmt: skip
+                raise ValueError(
+                    f"the loss became {history.losses[-1]} at step {history.steps[-1]}: {causes}"
+                )
         history.wall_time = wall_start + time.perf_counter() - clock
 
     def save(rng=None) -> None:
