@@ -6,6 +6,7 @@ so a folder of pictures becomes a text-to-image dataset: ``images, captions = fo
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +29,24 @@ def _files(folder: Path) -> list[Path]:
     )
 
 
+def _to_8_bits(image: Image.Image) -> Image.Image:
+    """16-bit grey (modes I;16*, and I as Pillow opens some 16-bit PNGs) scaled to 8-bit L: 65535 -> 255.
+
+    Pillow's convert("RGB") would clip every value above 255 to white instead. (16-bit RGB(A) PNGs Pillow
+    already opens as 8-bit RGB(A), scaled right.)
+    """
+    if not (image.mode.startswith("I;16") or image.mode == "I"):
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    return Image.fromarray(np.round(values.clip(0, 65535) * (255 / 65535)).astype(np.uint8), mode="L")
+
+
 def _read(file: Path, size: int) -> np.ndarray:
-    """One image as (size, size, 3) uint8: upright (EXIF), transparency on white, center crop, resize."""
+    """One image as (size, size, 3) uint8: upright (EXIF), 16 bits scaled to 8, transparency on white,
+    center crop, resize."""
     try:
         with Image.open(file) as image:
-            image = ImageOps.exif_transpose(image)
+            image = _to_8_bits(ImageOps.exif_transpose(image))
             if image.mode in ("RGBA", "LA", "P"):
                 image = image.convert("RGBA")
                 white = Image.new("RGBA", image.size, (255, 255, 255, 255))
@@ -45,15 +59,46 @@ def _read(file: Path, size: int) -> np.ndarray:
             image = image.crop((left, top, left + side, top + side))
             image = image.resize((size, size), Image.Resampling.LANCZOS)
             return np.asarray(image, dtype=np.uint8)
+    except Image.DecompressionBombError as err:
+        limit = f"PIL.Image.MAX_IMAGE_PIXELS = {Image.MAX_IMAGE_PIXELS:,}"
+        raise ValueError(
+            f"cannot read image {file}: it has more pixels than Pillow opens by default "
+            f"({limit}; {err}). If you trust the file, raise the limit before loading (from "
+            "PIL import Image; Image.MAX_IMAGE_PIXELS = None), or save a smaller copy"
+        ) from err
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise ValueError(f"cannot read image {file}: {err}; delete it or save it again as png/jpg") from err
+
+
+# byte-order marks and their codecs; UTF-32's first, since UTF-32 LE's starts with UTF-16 LE's
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _decode(raw: bytes) -> str:
+    """Text as editors save it: UTF-8, with or without a BOM; UTF-16/32 (Windows' "Unicode") with a BOM, or
+    UTF-16 without one (every other byte 0); else Windows' cp1252."""
+    for bom, codec in BOMS:
+        if raw.startswith(bom):
+            return raw.decode(codec, errors="replace")
+    if raw.count(0) >= len(raw) // 3 > 0:  # mostly ASCII in UTF-16: its high bytes are 0
+        return raw.decode("utf-16-le" if raw[1::2].count(0) > raw[::2].count(0) else "utf-16-be", "replace")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
 
 
 def _caption(file: Path) -> str | None:
     text = file.with_suffix(".txt")
     if not text.is_file():
         return None
-    caption = text.read_text(encoding="utf-8", errors="replace").strip()
+    caption = _decode(text.read_bytes()).strip()
     return caption or None
 
 
