@@ -253,3 +253,18 @@ def test_sampler_path_nfe_time_shape_and_cond():
     assert flow.euler(model, noise, 5, return_path=True).shape == (6, 4, 2) and len(calls) == 5
     assert calls[0] == ((4,), None)
     assert not flow.euler(lambda xt, t: xt.requires_grad_(), noise, 1).requires_grad  # runs under no_grad
+
+
+def test_the_loss_clamps_one_minus_t_at_jit_value():
+    # JiT (Li & He 2025) clamps 1 - t at 0.05 in the x-pred v-loss: weight 1 / max(1 - t, 0.05)^2;
+    # eps-pred's v-loss divides by t, clamped at the same 0.05
+    x, noise, _ = _tensors((6, 3))
+    t = torch.tensor([0.5, 0.9, 0.94, 0.96, 0.99, 1.0])
+    model = lambda xt, t: 0.5 * xt
+    v_loss, _ = flow.flow_loss(model, x, pred="x", loss_space="v", t=t, noise=noise)
+    x_loss, _ = flow.flow_loss(model, x, pred="x", loss_space="x", t=t, noise=noise)
+    torch.testing.assert_close(v_loss, x_loss / (1 - t).clamp_min(0.05) ** 2)
+    t_eps = 1 - t
+    v_loss, _ = flow.flow_loss(model, x, pred="eps", loss_space="v", t=t_eps, noise=noise)
+    eps_loss, _ = flow.flow_loss(model, x, pred="eps", loss_space="eps", t=t_eps, noise=noise)
+    torch.testing.assert_close(v_loss, eps_loss / t_eps.clamp_min(0.05) ** 2)

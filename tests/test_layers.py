@@ -105,3 +105,32 @@ def test_sincos_2d_shape_and_values():
     assert len({tuple(row) for row in emb.tolist()}) == grid * grid  # every position is distinct
     with pytest.raises(ValueError, match="divisible by 4"):
         layers.sincos_2d(6, 2)
+
+
+def _perturbed(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator))
+    return module
+
+
+def test_mlp_is_linear_tanh_gelu_linear():
+    # GELU's tanh approximation written out (Hendrycks & Gimpel 2016, eq. 2), not torch's function
+    mlp = _perturbed(layers.MLP(4, 8).double())
+    x = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    h = x @ mlp.fc1.weight.T + mlp.fc1.bias
+    gelu = 0.5 * h * (1 + torch.tanh(math.sqrt(2 / math.pi) * (h + 0.044715 * h**3)))
+    torch.testing.assert_close(mlp(x), gelu @ mlp.fc2.weight.T + mlp.fc2.bias, rtol=1e-12, atol=1e-12)
+
+
+def test_timestep_embedder_is_sinusoid_linear_silu_linear():
+    embedder = _perturbed(layers.TimestepEmbedder(6, hidden=10))
+    t = torch.tensor([0.0, 0.3, 1.0])
+    freqs = torch.tensor([10_000 ** (-i / 3) for i in range(3)], dtype=torch.float64)
+    args = 1000 * t.double()[:, None] * freqs
+    features = torch.cat([args.cos(), args.sin()], dim=1)  # [cos | sin], as in the docstring
+    w1, b1, w2, b2 = (p.detach().double() for p in embedder.mlp.parameters())
+    h = features @ w1.T + b1
+    want = (h * torch.sigmoid(h)) @ w2.T + b2  # SiLU(h) = h * sigmoid(h)
+    torch.testing.assert_close(embedder(t).double(), want, rtol=1e-4, atol=1e-4)

@@ -114,7 +114,21 @@ class CtrlCAdamW(torch.optim.AdamW):
         return super().step(closure)
 
 
-def test_ctrl_c_during_the_update_finishes_the_step(tmp_path):
+@pytest.fixture
+def ctrl_c_raises():
+    """Python's own SIGINT handler (KeyboardInterrupt), restored afterwards.
+
+    A process started in the background (``pytest ... &``) inherits SIGINT *ignored*: a raised SIGINT then
+    does nothing, and train() rightly leaves an ignored Ctrl-C ignored. The test needs a real Ctrl-C.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_during_the_update_finishes_the_step(tmp_path, ctrl_c_raises):
     def run(folder, at, seed=0):
         model = TinyFlow(seed=seed)
         CtrlCAdamW.at, CtrlCAdamW.calls = at, 0
@@ -312,3 +326,82 @@ def test_tied_weights_and_ema_weights_load(tmp_path):
     loaded = Tied()
     load_checkpoint(path, loaded, weights="ema")
     assert torch.equal(loaded.a.weight, ema.model.a.weight) and loaded.b.weight is loaded.a.weight
+
+
+def test_grad_accum_equals_the_big_batch():
+    # SGD, not Adam: Adam's update barely changes when every gradient is scaled, SGD's is exactly -lr * grad
+    # (so a missing `/ grad_accum` doubles it). Fixed data and a loss without randomness: the 16 rows of each
+    # step are the same whether they come as one batch of 16 or as two of 8.
+    generator = torch.Generator().manual_seed(0)
+    rows = torch.randn(48, 5, generator=generator)  # (xt, t, v) per row, 16 rows per optimizer step
+
+    def run(batch_size, grad_accum):
+        model = TinyFlow()
+        model.net[2].p = 0.0  # no dropout: nothing random left
+        served = {"n": 0}
+
+        def data(batch_size, generator):
+            start = served["n"]
+            served["n"] += batch_size
+            return rows[start : start + batch_size]
+
+        def loss_fn(model, batch):
+            xt, t, v = batch[:, :2], batch[:, 2].sigmoid(), batch[:, 3:]
+            return ((model(xt, t) - v) ** 2).mean(1), t
+
+        cfg = TrainConfig(steps=3, batch_size=batch_size, grad_accum=grad_accum, grad_clip=None,
+                          ema_decay=None, log_every=1, progress=False)  # fmt: skip
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+        history = train(model, loss_fn, data, cfg, device="cpu", optimizer=optimizer)
+        assert served["n"] == 48
+        return model, history
+
+    big, history_big = run(16, 1)
+    accumulated, history_accumulated = run(8, 2)
+    start = TinyFlow()
+    moved = max((p - q).abs().max().item() for p, q in zip(big.parameters(), start.parameters()))
+    assert moved > 1e-2  # the steps are large enough for a factor 2 to show
+    for p, q in zip(big.parameters(), accumulated.parameters()):
+        torch.testing.assert_close(q, p, rtol=1e-6, atol=1e-6)
+    assert history_accumulated.losses == pytest.approx(history_big.losses, rel=1e-6)
+    assert history_accumulated.grad_norms == pytest.approx(history_big.grad_norms, rel=1e-5)
+    assert len(history_accumulated.t) == len(history_big.t) == 48
+
+
+def test_a_nan_loss_stops_training_with_a_clear_error():
+    def loss_fn(model, x):
+        loss, t = flow_loss(model, x)
+        loss_fn.calls += 1
+        return (loss * math.nan if loss_fn.calls == 3 else loss), t
+
+    loss_fn.calls = 0
+    cfg = TrainConfig(steps=10, batch_size=8, ema_decay=None, log_every=1, progress=False)
+    with pytest.raises(ValueError) as excinfo:
+        train(TinyFlow(), loss_fn, moons, cfg, device="cpu")
+    assert excinfo.match("loss became nan") and excinfo.match("step")
+    assert loss_fn.calls == 3  # stopped at the step that went wrong, not at the end of the run
+
+
+@pytest.mark.parametrize("warmup", [False, True])
+def test_ema_tracks_the_analytic_average(warmup):
+    # the documented recursion, in float64 here: avg_n = d_n * avg_{n-1} + (1 - d_n) * w_n with
+    # d_n = min(decay, (1 + n) / (10 + n)) with warm-up (n = updates before this one), else d_n = decay
+    decay, updates = 0.999, 3000
+    model = nn.Linear(3, 2).double()
+    ema = EMA(model, decay=decay, warmup=warmup)
+    generator = torch.Generator().manual_seed(0)
+    steps = 0.1 * torch.randn(updates, 8, generator=generator, dtype=torch.float64)
+    weights = steps.cumsum(0)  # a random walk of the 8 parameters
+    avg = torch.cat([model.weight.detach().flatten(), model.bias.detach()]).clone()
+    for n in range(updates):
+        with torch.no_grad():
+            model.weight.copy_(weights[n, :6].reshape(2, 3))
+            model.bias.copy_(weights[n, 6:])
+        ema.update(model)
+        d = min(decay, (1 + n) / (10 + n)) if warmup else decay
+        avg = d * avg + (1 - d) * weights[n]
+        if n % 250 == 249 or n < 20:
+            got = torch.cat([ema.model.weight.flatten(), ema.model.bias])
+            torch.testing.assert_close(got, avg, rtol=1e-9, atol=1e-9, msg=f"after {n + 1} updates")
+    assert ema.step == updates
+    assert (avg - weights[-1]).abs().max() > 0.1  # the average lags the walk: a copy of w would fail

@@ -113,3 +113,29 @@ def test_bad_cond_and_config_raise():
         model(torch.randn(2, 3, 16, 16), torch.rand(2), torch.randn(2, 5))
     with pytest.raises(ValueError, match="attn_levels"):
         UNet(UNetConfig(**{**SMALL, "attn_levels": (2,)}))
+
+
+def test_middle_runs_res_attn_res_in_that_order():
+    # DDPM's middle (Ho et al. 2020, App. B): ResBlock -> self-attention -> ResBlock, each feeding the next
+    model = perturb(UNet(UNetConfig(**SMALL)))
+    seen = []
+
+    def record(name):
+        return lambda module, inputs, output: seen.append((name, inputs[0], output))
+
+    for name in ("res1", "attn", "res2"):
+        getattr(model.mid, name).register_forward_hook(record(name))
+    model(torch.randn(2, 3, 16, 16), torch.rand(2))
+    assert [name for name, _, _ in seen] == ["res1", "attn", "res2"]
+    for (_, _, output), (_, next_input, _) in zip(seen, seen[1:]):
+        assert next_input is output
+
+
+def test_upsample_is_nearest_neighbour_then_conv():
+    from minidiff.unet import Upsample
+
+    up = perturb(Upsample(3))
+    x = torch.randn(2, 3, 4, 5)
+    doubled = x.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)  # each pixel becomes a 2x2 block
+    torch.testing.assert_close(up(x), up.conv(doubled))
+    assert up(x).shape == (2, 3, 8, 10)
