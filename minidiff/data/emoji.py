@@ -102,9 +102,26 @@ def _open_font(path: Path) -> tuple[ImageFont.FreeTypeFont, float]:
         except OSError:
             continue
         if glyph is not None:
+            if not _in_colour(glyph):  # a text font (DejaVu Sans, ...) draws emoji as one-colour outlines
+                raise FileNotFoundError(
+                    f"{path} is not a colour emoji font: it draws emoji in one colour, so rendering them "
+                    "would replace the emoji data with grey outlines (nothing was rendered; the cache is "
+                    "unchanged). Point MINIDIFF_EMOJI_FONT at a colour emoji font (e.g. NotoColorEmoji.ttf "
+                    "from `apt-get install fonts-noto-color-emoji`), or unset it"
+                )
             scale = 120 / max(glyph.size)
             return font, 1.0 if abs(scale - 1) < 0.05 else scale
     raise FileNotFoundError(f"{path} does not draw colour emoji with Pillow. {INSTALL_HINT}")
+
+
+def _in_colour(glyph: Image.Image) -> bool:
+    """Whether at least 10 % of a glyph's visible pixels have colour (channels 32+ apart), not only grey.
+
+    Noto's grinning face: 96 % (yellow); a text font's: 0 %.
+    """
+    pixels = np.asarray(glyph.convert("RGBA")).astype(np.int16)  # (H, W, 4)
+    visible = pixels[..., :3][pixels[..., 3] > 128]  # (N, 3)
+    return len(visible) > 0 and float(np.mean(visible.max(1) - visible.min(1) > 32)) >= 0.1
 
 
 def _draw(font: ImageFont.FreeTypeFont, char: str) -> Image.Image | None:
@@ -209,6 +226,8 @@ def _load_uint8(size: int) -> tuple[torch.Tensor, list[int], list[str]]:
             raise
         font = None  # no font on this machine, but a cache from one: use it
     font_id = _font_identity(font) if font is not None else None
+    if font is not None:
+        _open_font(font)  # a font that draws no colour emoji is refused before the cache is touched
     cached = _read_cache(path, font_id) if path.is_file() else None
     if cached is None:
         master, codepoints = _render(font)
