@@ -11,8 +11,8 @@ fails anyway is not counted as catching a mutant), and the script still exits 1.
 Exit status 1 if the baseline fails, if a mutation survives, or if a mutation's search string is not found
 exactly once (after a refactor the script must be updated, never silently pass). Options: ``--only NAME``
 (repeatable; ``baseline`` is a name), ``--tests PATH...`` (default ``tests``), ``--pytest-args "..."``
-(e.g. ``"-n 2"``). Slow: wrap it in
-``flock /tmp/minidiff-cpu.lock``.
+(e.g. ``"-n 2"``), ``--no-x`` (run each mutant's suite to the end to list every test that catches it).
+Slow: wrap it in ``flock /tmp/minidiff-cpu.lock``.
 """
 
 from __future__ import annotations
@@ -154,6 +154,7 @@ def main(argv=None) -> int:
     parser.add_argument("--only", action="append", choices=["baseline", *MUTATIONS], help="run only these")
     parser.add_argument("--pytest-args", default="", help='extra pytest arguments, e.g. "-n 2"')
     parser.add_argument("--tests", nargs="+", default=["tests"], help="test paths (default: tests, all)")
+    parser.add_argument("--no-x", action="store_true", help="run each mutant's suite to the end (no -x)")
     args = parser.parse_args(argv)
     names = args.only or ["baseline", *MUTATIONS]
     pytest_args = shlex.split(args.pytest_args)
@@ -179,7 +180,8 @@ def main(argv=None) -> int:
                 code, failed, summary = run_suite(repo, args.tests, pytest_args)
                 deselect = [f"--deselect={test}" for test in failed]
             else:
-                code, failed, summary = run_suite(repo, args.tests, ["-x", *deselect, *pytest_args])
+                stop = [] if args.no_x else ["-x"]
+                code, failed, summary = run_suite(repo, args.tests, [*stop, *deselect, *pytest_args])
         seconds = time.perf_counter() - start
         if name == "baseline":
             ok = code == 0
@@ -189,7 +191,8 @@ def main(argv=None) -> int:
         else:
             ok = code != 0
             verdict = "yes" if ok else "**no (survived)**"
-            tests = ", ".join(f"`{test}`" for test in failed[:3]) or summary
+            more = f", ... ({len(failed)} in all)" if len(failed) > 4 else ""
+            tests = ", ".join(f"`{test}`" for test in failed[:4]) + more or summary
         if not ok:
             bad.append(name)
         rows.append((name, what, tests, verdict))
