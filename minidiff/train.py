@@ -225,10 +225,13 @@ def train(model: nn.Module, loss_fn, data, cfg: TrainConfig, *, device=None, liv
                 del getattr(history, key)[: max(0, len(getattr(history, key)) - cfg.keep_samples)]
             pending.clear()
             if not math.isfinite(history.losses[-1]):
+                first = len(history.losses) - 1  # the step where the run of non-finite losses began
+                while first > 0 and not math.isfinite(history.losses[first - 1]):
+                    first -= 1
                 causes = ("the data may hold NaN/inf or values far outside [-1, 1] (look at a batch), else "
                           "lower cfg.lr, keep cfg.grad_clip on, or try cfg.amp='off'")  # fmt: skip
                 raise ValueError(
-                    f"the loss became {history.losses[-1]} at step {history.steps[-1]}: {causes}"
+                    f"the loss became {history.losses[first]} at step {history.steps[first]}: {causes}"
                 )
         history.wall_time = wall_start + time.perf_counter() - clock
 
