@@ -162,7 +162,8 @@ def main(argv=None) -> int:
     rows, bad, deselect = [], [], []
     for name in names:
         start = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix=f"minidiff-mutant-{name}-") as temp:
+        # no "minidiff" in the folder's name: a test may look for the package's frames by that word
+        with tempfile.TemporaryDirectory(prefix=f"mutant-{name}-") as temp:
             repo = copy_tree(Path(temp))
             if name == "baseline":
                 what = "none (the unmutated copy)"
