@@ -120,9 +120,18 @@ def hardware() -> str:
 
 
 def run_summary() -> str:
-    """What produced a notebook's outputs: budget, hardware and the wall time since minidiff was imported.
+    """What produced a notebook's outputs: budget, hardware and the wall time of the run.
+
+    The time counts from ``$MINIDIFF_RUN_STARTED`` (a Unix time; ``make notebooks`` sets it when it starts the
+    kernel, so this equals the stamp) or else from when minidiff was first imported.
 
     Each chapter prints it in its last cell; ``make notebooks`` copies it into the chapter's first cell.
     """
-    minutes = (time.perf_counter() - _STARTED) / 60
+    started = os.environ.get(
+        "MINIDIFF_RUN_STARTED"
+    )  # set by tools/stamp.py: the whole run, kernel start included
+    try:
+        minutes = (time.time() - float(started)) / 60
+    except (TypeError, ValueError):
+        minutes = (time.perf_counter() - _STARTED) / 60
     return f"budget `{budget()}`, {hardware()}, {minutes:.1f} min"

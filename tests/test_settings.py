@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import re
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -84,3 +85,10 @@ def test_the_module_is_not_shadowed_by_a_function():
 
     assert callable(minidiff.budget) and minidiff.settings.budget is minidiff.budget
     assert type(sys.modules["minidiff.settings"]).__name__ == "module"
+
+
+def test_run_summary_counts_from_the_run_start_the_stamp_gives(monkeypatch):
+    monkeypatch.setenv("MINIDIFF_RUN_STARTED", repr(time.time() - 180))  # make notebooks started 3 min ago
+    assert minidiff.run_summary().endswith(", 3.0 min")
+    monkeypatch.setenv("MINIDIFF_RUN_STARTED", "not a time")  # falls back to the import time
+    assert minidiff.run_summary().endswith(" min")
