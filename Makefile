@@ -28,11 +28,12 @@ LINT_PATHS := $(wildcard minidiff tests chapters solutions tools benchmarks)
 # Tools, notebook kernels and subprocesses all come from the venv.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help setup font lab test unit nbval book sync notebooks lint format bench clean distclean
+.PHONY: help setup font lab test unit nbval smoke book sync notebooks lint format bench clean distclean
 
 help:
 	@echo "make lab                   set up .venv, then JupyterLab on chapters/"
 	@echo "make test                  set up, unit tests, then pytest --nbval over every notebook (budget quick)"
+	@echo "make smoke                 run every notebook's gpu code on the CPU in smoke mode (a few steps each)"
 	@echo "make book                  build the course website into book/_build/html, check it offline"
 	@echo "make sync                  regenerate badges, set-up cells, .ipynb pairs, workbooks, book, tables"
 	@echo "make notebooks BUDGET=cpu  sync, then re-execute and stamp every notebook in place (NB=path for one)"
@@ -93,6 +94,13 @@ nbval: setup
 	set -x; env -u MPLBACKEND MINIDIFF_BUDGET=quick MINIDIFF_LIVE=0 $(BIN)/python -m pytest --nbval --nbval-current-env \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=$(CELL_TIMEOUT) \
 	  -n $(JOBS) --dist loadfile -p tools.nbtimes --durations=10 "$${notebooks[@]}"
+
+# The gpu path most learners meet first (Colab), on a CPU: pick() gives gpu values, loops are capped to a
+# couple of iterations (minidiff.settings, smoke mode). Outputs are not compared or written back.
+smoke: setup
+	@shopt -s nullglob; notebooks=($(or $(NB),$(NOTEBOOKS))); \
+	if [ $${#notebooks[@]} = 0 ]; then echo "smoke: no notebooks yet"; exit 0; fi; \
+	$(BIN)/python tools/smoke.py --timeout=$(CELL_TIMEOUT) "$${notebooks[@]}"
 
 # ---------------------------------------------------------------- the book and the notebooks
 

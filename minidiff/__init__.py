@@ -2,14 +2,25 @@
 
 The package's floors (imports only go down; tests/test_layers_of_the_package.py checks it):
 
-1. ``settings`` (budget, device, seeds, threads, cache folder), the maths: ``flow``, ``layers``;
+1. ``settings`` (budget, smoke mode, device, seeds, threads, cache folder), the maths: ``flow``, ``layers``;
 2. models (``unet``), ``data/``, ``metrics``, ``checkpoint``;
 3. ``train``, ``zoo``, ``judges/``;
 4. what a notebook touches: ``plot``, ``live``, ``checks``, ``colab``.
 """
 
 from minidiff.settings import VERSION as __version__
-from minidiff.settings import budget, describe, device, hardware, home, pick, run_summary, seed_everything
+from minidiff.settings import (
+    budget,
+    count,
+    describe,
+    device,
+    hardware,
+    home,
+    pick,
+    run_summary,
+    seed_everything,
+    smoke,
+)
 
-__all__ = ["__version__", "budget", "describe", "device", "hardware", "home", "pick", "run_summary"]
-__all__ += ["seed_everything"]
+__all__ = ["__version__", "budget", "count", "describe", "device", "hardware", "home", "pick", "run_summary"]
+__all__ += ["seed_everything", "smoke"]

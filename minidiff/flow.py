@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
+from minidiff.settings import smoke_steps
+
 PREDS = ("x", "eps", "v")
 
 # x-pred divides by 1 - t and eps-pred by t: both are clamped away from 0 so the implied velocity stays
@@ -180,6 +182,7 @@ def euler(model, noise, steps: int, *, cond=None, pred="v", return_path=False, p
     """
     _check_pred(pred)
     _check_steps(steps)
+    steps = smoke_steps(steps)  # at most 2 in smoke mode (minidiff.settings)
     ts = torch.linspace(0, 1, steps + 1).tolist()
     xt, path = noise, [noise]
     for i in tqdm(range(steps), desc="euler", disable=not progress):
@@ -197,6 +200,7 @@ def heun(model, noise, steps: int, *, cond=None, pred="v", return_path=False, pr
     """
     _check_pred(pred)
     _check_steps(steps)
+    steps = smoke_steps(steps)  # at most 2 in smoke mode (minidiff.settings)
     ts = torch.linspace(0, 1, steps + 1).tolist()
     xt, path = noise, [noise]
     for i in tqdm(range(steps), desc="heun", disable=not progress):

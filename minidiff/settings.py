@@ -10,6 +10,14 @@ The default is ``gpu`` when CUDA (or Apple MPS) is available, else ``cpu``; the 
 ``MINIDIFF_BUDGET`` overrides it. Chapters size everything with one call:
 ``steps = pick(quick=40, cpu=2_000, gpu=15_000)``.
 
+**Smoke mode** (``MINIDIFF_SMOKE=1``, used by ``make smoke`` with ``MINIDIFF_BUDGET=gpu``) runs a chapter's
+``gpu`` code on a CPU in seconds: ``pick()`` still returns the ``gpu`` value (presets, datasets,
+resolutions, batch sizes as written), while ``count()`` (how many steps, samples, seeds or repeats) is capped
+at ``SMOKE_COUNT``, ``train.train`` at ``SMOKE_STEPS`` steps of at most ``SMOKE_COUNT`` images without
+checkpoints, the samplers at ``SMOKE_STEPS`` steps, and the zoo reads and writes a separate folder
+(``home() / "zoo-smoke"``) so that a smoke run never caches, or loads, a real model. Its numbers mean
+nothing; it only proves the ``gpu`` path runs. Nothing else changes: one mechanism, no per-chapter ``if``.
+
 Each setting is decided in one place: the budget by ``budget()`` (the environment, else the hardware),
 torch's thread count once per kernel by ``minidiff.colab.setup()`` (through ``set_threads()``), the cache
 folder by ``home()``. This module sits on the lowest floor of the package: it imports nothing from minidiff.
@@ -57,6 +65,40 @@ def pick(quick, cpu, gpu, *, budget_name: str | None = None):
     if name not in BUDGETS:
         raise ValueError(f"unknown budget {name!r}: use one of {', '.join(BUDGETS)}")
     return {"quick": quick, "cpu": cpu, "gpu": gpu}[name]
+
+
+SMOKE_STEPS = 2  # training and sampling steps in smoke mode
+SMOKE_COUNT = 4  # the most count() returns, and train's batch size, in smoke mode
+
+
+def smoke() -> bool:
+    """True in smoke mode: ``MINIDIFF_SMOKE`` set to 1/true/yes (see the module docstring)."""
+    value = os.environ.get("MINIDIFF_SMOKE", "").strip().lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise ValueError(f"MINIDIFF_SMOKE={value!r}: use 1 (smoke mode) or 0")
+
+
+def count(quick, cpu, gpu, *, budget_name: str | None = None):
+    """How many times to do something (training steps, samples, seeds, repeats) for the current budget.
+
+    The same as ``pick()``, except in smoke mode, where each number is capped at ``SMOKE_COUNT`` (a tuple
+    or list of numbers is capped element by element), e.g. ``n = count(quick=64, cpu=256, gpu=1_024)``.
+    Use ``pick()`` for what sets a size (a preset, a resolution, a dataset, a batch size).
+    """
+    value = pick(quick, cpu, gpu, budget_name=budget_name)
+    if not smoke():
+        return value
+    if isinstance(value, (tuple, list)):
+        return type(value)(min(v, SMOKE_COUNT) for v in value)
+    return min(value, SMOKE_COUNT)
+
+
+def smoke_steps(steps: int) -> int:
+    """``steps``, or at most ``SMOKE_STEPS`` in smoke mode (train and the samplers call this)."""
+    return min(steps, SMOKE_STEPS) if smoke() else steps
 
 
 def device() -> torch.device:

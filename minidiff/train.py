@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from signal import SIGINT
 
@@ -26,8 +26,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from minidiff.checkpoint import History, load_checkpoint, rng_state, save_checkpoint
+from minidiff.settings import SMOKE_COUNT, seed_everything, smoke, smoke_steps
 from minidiff.settings import device as default_device
-from minidiff.settings import seed_everything
 
 AMP = ("auto", "bf16", "fp16", "off")
 
@@ -176,7 +176,11 @@ def train(model: nn.Module, loss_fn, data, cfg: TrainConfig, *, device=None, liv
 
     ``loss_fn`` returns (per-sample loss (B,), t (B,)), e.g. ``lambda model, x: flow.flow_loss(model, x)``.
     Continues an existing checkpoint at ``cfg.ckpt_path`` when ``resume``; leaves ``model`` in eval mode.
+    In smoke mode (``minidiff.settings``) it runs 2 steps of at most 4 images and touches no checkpoint.
     """
+    if smoke():  # make smoke: a couple of small steps prove the code runs; no checkpoint is read or written
+        cfg = replace(cfg, steps=smoke_steps(cfg.steps), batch_size=min(cfg.batch_size, SMOKE_COUNT),
+                      ckpt_path=None, ckpt_every=0, log_every=1)  # fmt: skip
     device = torch.device(device) if device is not None else default_device()
     model.to(device).train()
     params = [p for p in model.parameters() if p.requires_grad]

@@ -30,7 +30,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from minidiff.checkpoint import atomic_path, storable
-from minidiff.settings import BUDGETS, VERSION, home
+from minidiff.settings import BUDGETS, VERSION, home, smoke
 from minidiff.settings import budget as current_budget
 from minidiff.settings import device as default_device
 
@@ -113,8 +113,14 @@ def paths(recipe: Recipe, budget: str | None = None) -> tuple[Path, Path]:
     recipe = _recipe(recipe)
     budget = _budget(recipe, budget)
     stem = recipe.name if budget == RULER else f"{recipe.name}-{budget}"
-    folder = home() / "zoo"
+    folder = _folder()
     return folder / f"{stem}.safetensors", folder / f"{stem}.json"
+
+
+def _folder() -> Path:
+    """``home() / "zoo"``; in smoke mode ``home() / "zoo-smoke"``, so a smoke run's 2-step models never
+    replace, or stand in for, real ones."""
+    return home() / ("zoo-smoke" if smoke() else "zoo")
 
 
 def _sha256(path: Path) -> str:
@@ -316,7 +322,7 @@ def info(recipe: Recipe, *, budget: str | None = None) -> dict:
 def cached() -> list[dict]:
     """What the cache holds: name, budget, steps, created and size of every complete entry."""
     rows = []
-    for meta in sorted((home() / "zoo").glob("*.json")):
+    for meta in sorted(_folder().glob("*.json")):
         try:
             entry = json.loads(meta.read_text())
             size = meta.with_suffix(".safetensors").stat().st_size
@@ -333,7 +339,7 @@ def main(argv: list[str] | None = None) -> None:
 
     argparse.ArgumentParser(prog="python -m minidiff.zoo", description=main.__doc__).parse_args(argv)
     rows = cached()
-    print(f"zoo cache: {home() / 'zoo'} ({len(rows)} models)")
+    print(f"zoo cache: {_folder()} ({len(rows)} models)")
     for row in rows:
         size = f"{row['bytes'] / 1e6:6.1f} MB"
         print(f"  {row['name']:<16} {row['budget']:<6} {row['steps']:>7} steps  {size}  {row['created']}")
