@@ -232,12 +232,14 @@ class UNet(nn.Module):
 # Presets: plain dicts of UNetConfig fields, e.g. UNet(UNetConfig(**PRESETS["small"]))
 
 PRESETS = {
-    # quick budget: ~0.46M parameters, ≈ 0.15 s a training step (32x32x3, batch 32) on one CPU thread
+    # ~0.46M parameters: chapter 02 trains it at the quick and cpu budgets (shapes, 32x32, batch 32:
+    # ≈ 0.09 s a training step on 2 idle CPU threads)
     "tiny": dict(
         base_channels=16, channel_mults=(1, 2, 3), blocks_per_level=1, attn_levels=(2,), heads=2, groups=8
     ),
-    # cpu budget: ~4M parameters
+    # ~4M parameters: chapter 02's gpu budget (emoji, 32x32, batch 128)
     "small": dict(base_channels=32, channel_mults=(1, 2, 4), blocks_per_level=2, attn_levels=(2,), heads=4),
-    # gpu budget (a T4): ~16M parameters, "small" at twice the width
+    # ~16M parameters, "small" at twice the width: no budget trains it yet (chapter 02 counts its
+    # parameters, solutions/02 times its steps)
     "base": dict(base_channels=64, channel_mults=(1, 2, 4), blocks_per_level=2, attn_levels=(2,), heads=4),
 }
