@@ -28,7 +28,7 @@ LINT_PATHS := $(wildcard minidiff tests chapters solutions tools benchmarks)
 # Tools, notebook kernels and subprocesses all come from the venv.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help setup font lab test unit nbval smoke book sync notebooks lint format bench clean distclean
+.PHONY: help setup font lab test unit unit-oldest nbval smoke book sync notebooks lint format bench clean distclean
 
 help:
 	@echo "make lab                   set up .venv, then JupyterLab on chapters/"
@@ -94,6 +94,21 @@ nbval: setup
 	set -x; env -u MPLBACKEND MINIDIFF_BUDGET=quick MINIDIFF_LIVE=0 $(BIN)/python -m pytest --nbval --nbval-current-env \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=$(CELL_TIMEOUT) \
 	  -n $(JOBS) --dist loadfile -p tools.nbtimes --durations=10 "$${notebooks[@]}"
+
+# The unit tests on the oldest torch pyproject.toml admits (a CPU wheel, in its own venv). Its torchvision
+# does not install beside it here, so this venv has no torchvision and no lpips: their tests skip (they run
+# in .venv, on torch 2.14.1). The other dependencies come from pyproject.toml, so they are listed once.
+OLDEST_TORCH ?= torch==2.13.0
+OLDEST_VENV ?= .venv-oldest
+unit-oldest:
+	@test -x $(OLDEST_VENV)/bin/python || $(PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_VENV)/bin/python -m pip install -q $(OLDEST_TORCH) $$($(PYTHON) -c 'import re, tomllib; \
+	  p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+	  deps = p["dependencies"] + p["optional-dependencies"]["dev"]; \
+	  print(" ".join(repr(d) for d in deps if re.split("[<>=! ]", d)[0] not in ("torch", "torchvision", "lpips", "jupyter-book", "jupyterlab")))')
+	$(OLDEST_VENV)/bin/python -m pip install -q --no-deps -e .
+	$(OLDEST_VENV)/bin/python -c 'import torch; print("unit tests on torch", torch.__version__)'
+	$(OLDEST_VENV)/bin/python -m pytest $(TESTS) -n $(JOBS) -q -p no:cacheprovider --ignore=tests/test_check_book.py --ignore=tests/test_notebooks.py
 
 # The gpu path most learners meet first (Colab), on a CPU: pick() gives gpu values, loops are capped to a
 # couple of iterations (minidiff.settings, smoke mode). Outputs are not compared or written back.
