@@ -20,14 +20,15 @@
 # # 02 · A UNet — worked solutions
 #
 # Solutions to the exercises of chapter 02, each with a measurement. Every run is short (the `tiny` UNet,
-# a few hundred steps at 32×32 on the chapter's dataset: shapes on a CPU, emoji on a GPU), so the
-# differences are what a small budget shows, not what a long run would: treat them as first evidence, and
-# rerun with more steps when you have the time.
+# a few hundred steps at 32×32 on the chapter's dataset: shapes on a CPU, emoji on a GPU), so every
+# comparison of training runs is repeated with three seeds and reported as mean ± standard deviation; a
+# difference counts only when it is larger than twice its standard error, and is called inconclusive
+# otherwise.
 #
-# **Run time:** quick (CI) < 1 min · cpu ≈ 4 min on 2 idle cores (estimated; the stored run, on a shared
-# machine, is below) · gpu < 3 min (estimated, not measured).
+# **Run time:** `quick` < 1 min (CI, 2 CPU cores) · `cpu` ≤ 10 min on a 2-core laptop CPU ·
+# `gpu` ≈ 5 min on a Colab T4 (estimated, not measured).
 #
-# **Stored outputs:** budget `cpu`, CPU x86_64 (2 cores), 3.0 min.
+# **Stored outputs:** (written by `make notebooks`)
 
 # %% tags=["nbval-ignore-output"]
 # Set-up: on Colab this installs minidiff and the emoji font and picks the GPU budget; elsewhere a no-op.
@@ -64,7 +65,7 @@ from minidiff.unet import PRESETS, UNet, UNetConfig, count_parameters
 
 # %% tags=["nbval-ignore-output"]
 DATASET = pick(quick="shapes", cpu="shapes", gpu="emoji")
-SIZE, STEPS, N_EVAL = 32, pick(quick=8, cpu=200, gpu=2_000), pick(quick=16, cpu=64, gpu=256)
+SIZE, STEPS, N_EVAL = 32, pick(quick=8, cpu=200, gpu=2_000), pick(quick=16, cpu=128, gpu=256)
 emoji_pool = None
 
 
@@ -80,42 +81,78 @@ def make_data(dataset):
 
 def judge(images, dataset=DATASET):
     if dataset == "shapes":
-        score = shapes_judge.quality(images)
-        return {key: score[key] for key in ("well_formed", "shape_tv", "colour_tv")}
+        score = shapes_judge.quality(images, bootstrap=100)
+        return {key: score[key] for key in ("well_formed", "well_formed_std", "shape_tv", "colour_tv")}
     score = emoji_judge.score(images)  # the zoo's emoji judge (trained once, ~1 min, then cached)
     return {key: score[key] for key in ("recognised", "fd")}
 
 
 data = make_data(DATASET)
 noise = torch.randn(N_EVAL, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
-print(f"{DATASET} at {SIZE}×{SIZE}, {STEPS} steps a run, {N_EVAL} samples judged")
+print(f"{DATASET} at {SIZE}×{SIZE}, {STEPS} steps a run, {N_EVAL} samples judged (Heun, 10 steps)")
 
 # %% [markdown]
-# One helper trains a model for `STEPS` steps (the chapter's recipe) and samples `N_EVAL` images from its
-# EMA weights, always from the same noise. It prints the time per step and the mean loss of the last 50
-# steps: after a few hundred steps the loss separates the variants before the samples do.
+# One helper trains a model for `STEPS` steps (the chapter's recipe) with a given seed and samples `N_EVAL`
+# images from its EMA weights, always from the same noise. Its measure is the mean loss of the last 50
+# steps: after a few hundred steps the loss separates the variants before the samples do. `repeat` runs
+# it for every seed in `SEEDS`; `compare` says whether two variants differ by more than the seeds' spread.
 
 
 # %% tags=["nbval-ignore-output"]
-def run(model, data=data, steps=STEPS, name=""):
-    """Train with flow matching; return the history and the EMA samples from `noise`."""
-    minidiff.seed_everything(0)
+SEEDS = pick(quick=(0,), cpu=(0, 1, 2), gpu=(0, 1, 2))
+
+
+def run(make_model, data=data, steps=STEPS, seed=0):
+    """Train a fresh make_model() with flow matching (the chapter's recipe); return the history."""
+    minidiff.seed_everything(seed)
+    model = make_model()
     cfg = TrainConfig(
-        steps=steps, batch_size=32, lr=2e-3, warmup=min(100, steps), log_every=25, progress=False
+        steps=steps,
+        batch_size=32,
+        lr=2e-3,
+        warmup=min(100, steps),
+        ema_decay=0.995,
+        seed=seed,
+        progress=False,
     )
-    history = train(model, lambda m, x: flow.flow_loss(m, x), data, cfg)
-    samples = flow.euler(history.ema, noise.to(minidiff.device()), 20)
-    per_step, final = history.wall_time / steps, sum(history.losses[-50:]) / len(history.losses[-50:])
-    params = count_parameters(model)
-    print(f"{name:20s} {params:>9,} params {per_step * 1000:5.0f} ms/step  final loss {final:.4f}")
-    return history, samples.clamp(-1, 1).cpu()
+    return train(model, lambda m, x: flow.flow_loss(m, x), data, cfg)
+
+
+def final_loss(history):
+    return sum(history.losses[-50:]) / len(history.losses[-50:])
+
+
+def repeat(make_model, name, data=data):
+    """One run per seed; prints and keeps the final losses, the time per step and seed 0's samples."""
+    histories = [run(make_model, data=data, seed=seed) for seed in SEEDS]
+    losses = torch.tensor([final_loss(history) for history in histories])
+    per_step = sum(history.wall_time for history in histories) / (len(histories) * STEPS)
+    spread = f" ± {losses.std():.4f}" if len(losses) > 1 else ""
+    params = count_parameters(make_model())
+    loss = f"final loss {losses.mean():.4f}{spread}"
+    print(f"{name:20s} {params:>9,} params {per_step * 1000:4.0f} ms/step  {loss}")
+    samples = flow.heun(histories[0].ema, noise.to(minidiff.device()), 10).clamp(-1, 1).cpu()
+    runs[name] = {"losses": losses, "history": histories[0], "samples": samples}
+
+
+def compare(a, b):
+    """The difference of mean final losses b - a, its standard error, and whether it is beyond the noise."""
+    la, lb = runs[a]["losses"], runs[b]["losses"]
+    if len(la) < 2:
+        print(f"{b} - {a}: {lb.mean() - la.mean():+.4f} (one seed: no spread at this budget)")
+        return
+    diff, error = lb.mean() - la.mean(), (la.var() / len(la) + lb.var() / len(lb)).sqrt()
+    verdict = "beyond the noise" if abs(diff) > 2 * error else "inconclusive (within 2 standard errors)"
+    print(f"{b} - {a}: {diff:+.4f} ± {error:.4f} ({diff / la.mean():+.0%}): {verdict}")
 
 
 def judge_runs(names, dataset=DATASET):
     for name in names:
-        score = judge(runs[name][1], dataset)
+        score = judge(runs[name]["samples"], dataset)
         print(f"{name:20s} " + "   ".join(f"{key} {value:7.3f}" for key, value in score.items()))
 
+
+runs = {}
 
 # %% [markdown]
 # ## Exercise 1 · Skip connections
@@ -151,26 +188,27 @@ class NoSkipUNet(UNet):
 
 # %% tags=["nbval-ignore-output"]
 tiny = UNetConfig(**PRESETS["tiny"])
-runs = {"tiny (full)": run(UNet(tiny), name="tiny (full)")}
-runs["no skips"] = run(NoSkipUNet(tiny), name="no skips")
+repeat(lambda: UNet(tiny), "tiny (full)")
+repeat(lambda: NoSkipUNet(tiny), "no skips")
+compare("tiny (full)", "no skips")
 
 # %% [markdown]
-# Loss by t for both: where along the path do the skips matter?
+# Loss by t for both (seed 0): where along the path do the skips matter?
 
 # %% tags=["nbval-ignore-output"]
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), layout="constrained", sharey=True)
 for ax, name in zip(axes, ["tiny (full)", "no skips"]):
-    plot.loss_by_t(runs[name][0], ax=ax, title=f"{name}: loss by t")
+    plot.loss_by_t(runs[name]["history"], ax=ax, title=f"{name}: loss by t")
 plt.show()
 
 # %% [markdown]
-# And the judge on the samples from the same noise (`N_EVAL` samples: compare the runs with each other, not
-# with the chapter's numbers from longer training):
+# And the judge on seed 0's samples from the same noise (`N_EVAL` samples, `well_formed_std` its bootstrap
+# spread; compare the runs with each other, not with the chapter's numbers from longer training):
 
 # %% tags=["nbval-ignore-output"]
 judge_runs(["tiny (full)", "no skips"])
 _ = plot.show_images(
-    torch.cat([runs["tiny (full)"][1][:16], runs["no skips"][1][:16]]),
+    torch.cat([runs["tiny (full)"]["samples"][:16], runs["no skips"]["samples"][:16]]),
     nrow=16,
     title="top: with skips   bottom: without",
     scale=1.2,
@@ -190,7 +228,8 @@ _ = plot.show_images(
 # (`UNet` always builds `mid.attn`).
 
 # %% tags=["nbval-ignore-output"]
-runs["no attention"] = run(UNet(UNetConfig(**{**PRESETS["tiny"], "attn_levels": ()})), name="no attention")
+repeat(lambda: UNet(UNetConfig(**{**PRESETS["tiny"], "attn_levels": ()})), "no attention")
+compare("tiny (full)", "no attention")
 judge_runs(["tiny (full)", "no attention"])
 
 # %% [markdown]
@@ -258,7 +297,10 @@ plt.show()
 # %% tags=["nbval-ignore-output"]
 OTHER = "emoji" if DATASET == "shapes" else "shapes"
 other_data = make_data(OTHER)
-runs[OTHER] = run(UNet(tiny), data=other_data, name=f"{OTHER} (tiny)")
+history = run(lambda: UNet(tiny), data=other_data)
+other_samples = flow.heun(history.ema, noise.to(minidiff.device()), 10).clamp(-1, 1).cpu()
+runs[OTHER] = {"samples": other_samples}
+print(f"{OTHER} (tiny): final loss {final_loss(history):.4f} (one seed)")
 real_other = other_data(N_EVAL, torch.Generator().manual_seed(3))  # as many as the samples: FD is biased by n
 if minidiff.budget() != "quick" or OTHER == "shapes":
     judge_runs([OTHER], dataset=OTHER)
@@ -266,7 +308,7 @@ if minidiff.budget() != "quick" or OTHER == "shapes":
         f"{'real ' + OTHER:20s} " + "   ".join(f"{k} {v:7.3f}" for k, v in judge(real_other, OTHER).items())
     )
 _ = plot.show_images(
-    torch.cat([real_other[:16], runs[OTHER][1][:16]]),
+    torch.cat([real_other[:16], runs[OTHER]["samples"][:16]]),
     nrow=16,
     title=f"top: real {OTHER}   bottom: UNet samples after {STEPS} steps",
     scale=1.2,
@@ -292,8 +334,10 @@ wide = UNetConfig(
 deep = UNetConfig(
     base_channels=16, channel_mults=(1, 2, 2), blocks_per_level=2, attn_levels=(2,), heads=2, groups=8
 )
-runs["wide, 2 levels"] = run(UNet(wide), name="wide, 2 levels")
-runs["deep, 3 levels x 2"] = run(UNet(deep), name="deep, 3 levels x 2")
+repeat(lambda: UNet(wide), "wide, 2 levels")
+repeat(lambda: UNet(deep), "deep, 3 levels x 2")
+compare("wide, 2 levels", "deep, 3 levels x 2")
+compare("tiny (full)", "wide, 2 levels")
 judge_runs(["tiny (full)", "wide, 2 levels", "deep, 3 levels x 2"])
 
 # %% [markdown]
