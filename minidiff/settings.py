@@ -25,6 +25,7 @@ folder by ``home()``. This module sits on the lowest floor of the package: it im
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import random
@@ -94,6 +95,21 @@ def count(quick, cpu, gpu, *, budget_name: str | None = None):
     if isinstance(value, (tuple, list)):
         return type(value)(min(v, SMOKE_COUNT) for v in value)
     return min(value, SMOKE_COUNT)
+
+
+@contextlib.contextmanager
+def smoke_off():
+    """Smoke mode is off inside this block (``checks`` compares the learner's code with the reference at
+    exactly the sizes it gives, also under ``make smoke``)."""
+    saved = os.environ.get("MINIDIFF_SMOKE")
+    os.environ["MINIDIFF_SMOKE"] = "0"
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["MINIDIFF_SMOKE"]
+        else:
+            os.environ["MINIDIFF_SMOKE"] = saved
 
 
 def smoke_steps(steps: int) -> int:

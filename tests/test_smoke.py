@@ -113,3 +113,17 @@ def test_tools_smoke_names_the_notebook_and_the_cell_that_fails(tmp_path):
     failure = done.stderr.strip().splitlines()[-1]
     assert failure.startswith(f"smoke: FAILED {bad}: code cell 3 (starting 'import torch')"), failure
     assert "TypeError" in failure
+
+
+def test_checks_compare_with_the_reference_at_full_steps_in_smoke_mode(smoke_gpu, capsys):
+    from minidiff import checks
+
+    def my_euler(model, x, steps):  # a learner's loop: smoke mode does not reach into it
+        for i in range(steps):
+            t = torch.full((x.shape[0],), i / steps)
+            x = x + model(x, t) / steps
+        return x
+
+    checks.check_euler(my_euler)
+    assert "calls the model 4 times" in capsys.readouterr().out
+    assert minidiff.smoke()  # and smoke mode is back on after the check
