@@ -133,7 +133,7 @@ plt.show()
 
 # %% tags=["exercise"]
 def my_velocity(x, noise):
-    """The velocity d xt / dt of the straight path: it points from the noise to the data."""
+    """d xt / dt of the straight path: it points from the noise to the data."""
     return x - noise
 
 
@@ -225,7 +225,7 @@ print(scratch_model(data[:4], torch.rand(4)).shape)  # same shape as xt
 
 # %% tags=["exercise"]
 def my_loss(model, x, t, noise):
-    """The mean of (model(xt, t) - (x - noise)) ** 2 over the batch, xt from my_interpolate."""
+    """mean((model(xt, t) - (x - noise)) ** 2) with xt from my_interpolate."""
     xt = my_interpolate(x, noise, t)  # x_t = t x + (1 - t) noise
     v_pred = model(xt, t)  # v_theta(x_t, t)
     return ((v_pred - my_velocity(x, noise)) ** 2).mean()  # || v_theta - (x - noise) ||^2
@@ -280,7 +280,7 @@ _ = plot.loss_curve(scratch_losses, title="scratch loop: flow-matching loss")
 # %% tags=["exercise"]
 @torch.no_grad()
 def my_euler(model, noise, steps):
-    """From t = 0 (noise) to t = 1 in `steps` equal steps: xt += dt * model(xt, t), t (B,) = i / steps."""
+    """Euler, t = 0 → 1: xt += dt * model(xt, t), t = i / steps as a (B,) tensor."""
     xt, dt = noise, 1 / steps
     for i in range(steps):
         t = torch.full((len(xt),), i / steps)
@@ -306,7 +306,7 @@ checks.check_euler(my_euler)
 # %% tags=["exercise"]
 @torch.no_grad()
 def my_heun(model, noise, steps):
-    """Like Euler, but each step averages v here with v at the Euler guess; the last step is plain Euler."""
+    """Average v here and v at the Euler guess each step; the last step plain Euler."""
     xt, dt = noise, 1 / steps
     for i in range(steps):
         t, t_next = torch.full((len(xt),), i / steps), torch.full((len(xt),), (i + 1) / steps)
