@@ -14,7 +14,8 @@
 # ---
 
 # %% [markdown] tags=["remove-cell"]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/minidiff-course/minidiff/blob/v0.1.0/chapters/01_flow_matching.ipynb) the chapter · [![Open the workbook in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/minidiff-course/minidiff/blob/v0.1.0/workbooks/01_flow_matching.ipynb) the workbook: write the `my_*` code yourself, checked as you go
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/minidiff-course/minidiff/blob/v0.1.0/chapters/01_flow_matching.ipynb)
+# and its workbook, to write the `my_*` code yourself with checks: [![Open the workbook in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/minidiff-course/minidiff/blob/v0.1.0/workbooks/01_flow_matching.ipynb)
 
 # %% [markdown]
 # # 01 · Flow matching: from noise to data in straight lines

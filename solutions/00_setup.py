@@ -264,10 +264,10 @@ plt.show()
 # worse FD than the 8 px thumbnails do at N = 640 (first and last rows of the table, far apart compared
 # with their spreads). Compare FDs at different N and a perfect generator loses to a blurry one. At N = 64
 # the 12 px blur cannot be told from the real emoji (their paired difference is within its spread:
-# inconclusive); at N = 128 it is worse in 4 of 5 splits, but by 44.5 ± 30.5 (suggestive, not settled); from
-# N = 256 on it is worse in every split, by several spreads, and the gap widens with N. So: always compare FDs at
-# the same N, print the real-vs-real FD at that N beside them, and use the largest N you can afford when
-# the differences are small.
+# inconclusive); at N = 128 it is worse in 4 of 5 splits, but by 44.5 ± 30.5 (suggestive, not settled);
+# from N = 256 on it is worse in every split, by several spreads, and the gap widens with N. So: always
+# compare FDs at the same N, print the real-vs-real FD at that N beside them, and use the largest N you can
+# afford when the differences are small.
 #
 # ## 4 · A wrong map
 #

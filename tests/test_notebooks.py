@@ -184,7 +184,7 @@ def test_no_control_characters_in_cells():
 # What is left of a LaTeX command whose backslash and first letter a Python string took as an escape
 # (\v \f \n \r \t \a \b): jupytext then turns \v and \f into line breaks, so no control character is left.
 LOST_BACKSLASH = re.compile(
-    r"(?<![\\A-Za-z])(arepsilon|arphi|artheta|rac\{|abla|heta|imes|ext\{|ilde\{|lpha|pprox|oldsymbol|ight[)\]|.])"
+    r"(?<![\\A-Za-z])(arepsilon|arphi|artheta|rac\{|abla(?![a-z])|heta|imes|ext\{|ilde\{|lpha|pprox|oldsymbol|ight[)\]|.])"
 )
 
 
