@@ -64,6 +64,20 @@ def test_near_misses_are_not_well_formed(size, radius):
         assert result["well_formed"] == 0.0, (name, size, radius, judge.read(_paint(coverage)))
 
 
+def test_specks_are_not_shapes():
+    """A blob of a few pixels fits some shape loosely, but is smaller than anything the data draws.
+
+    At 32 px only: at 16 px a small shape is itself ~5 pixels, and smaller specks are not read at all.
+    """
+    size = 32
+    speck = torch.zeros(size, size)
+    speck[5:7, 5:7] = 1.0  # 2x2 pixels
+    dot = shapes.draw("circle", 0.5, 0.5, 0.5 * shapes.SIZES["small"], size)[0]  # half the smallest radius
+    for coverage in (speck, dot):
+        assert judge.read(_paint(coverage))[0], "the judge should still read it as an object"
+        assert judge.quality(_paint(coverage))["well_formed"] == 0.0
+
+
 @pytest.mark.parametrize("size", [16, 32])
 def test_small_drawing_errors_are_forgiven(size):
     """A shape off-centre by a fraction of a pixel, or with uneven coverage inside, is still well formed."""

@@ -20,12 +20,19 @@ MAX_OBJECTS = len(shapes.POSITIONS)  # one per grid cell; more regions than this
 MIN_AREA = 2.0  # pixels; smaller specks are ignored
 MAX_ERROR = 0.5  # a region that no shape explains to within half its area is not an object
 # quality(): an object is well formed when the best shape explains it to within WELL_FORMED_AREA of its area
-# plus WELL_FORMED_EDGE pixels along its outline. The edge term is the slack of drawing on a pixel grid: it
-# is the same per outline pixel at every size, so it is a larger share of a small shape's area (real 16 px
-# renders of small shapes miss by up to 38 % of their area, 32 px ones by 14 %); a missing chunk, a bulge
-# or two shapes run together cost area and stay out (tests/test_judges_shapes.py).
+# plus WELL_FORMED_EDGE pixels along its outline, at a size the data draws (WELL_FORMED_RADIUS). The edge
+# term is the slack of drawing on a pixel grid: it is the same per outline pixel at every size, so it is a
+# larger share of a small shape's area (real 16 px renders of small shapes miss by up to 38 % of their area,
+# 32 px ones by 14 %); a missing chunk, a bulge or two shapes run together cost area and stay out, and the
+# size range keeps out specks of a few pixels, which any shape fits loosely (tests/test_judges_shapes.py).
 WELL_FORMED_AREA = 0.2
 WELL_FORMED_EDGE = 0.1  # pixels
+# radii (image fractions) of the smallest and largest shapes drawn, with a quarter's margin either way
+# (real renders are fitted within 0.86-1.03 of that range at 16 px, 0.99-1.01 at 32 px)
+WELL_FORMED_RADIUS = (
+    0.75 * shapes.SIZES["small"] * (1 - shapes.SIZE_JITTER),
+    1.25 * shapes.SIZES["large"] * (1 + shapes.SIZE_JITTER),
+)
 # what a judge that guesses scores, for the default sample(objects=(1, 2))
 CHANCE = {
     "count": 0.5,
@@ -220,7 +227,9 @@ def _spread(objects: list[dict], key: str, names) -> float:
 
 
 def _well_formed(obj: dict, max_error: float, max_edge: float) -> bool:
-    return obj["error"] * obj["area"] <= max_error * obj["area"] + max_edge * obj["outline"]
+    small, large = WELL_FORMED_RADIUS
+    fits = obj["error"] * obj["area"] <= max_error * obj["area"] + max_edge * obj["outline"]
+    return fits and small <= obj["radius"] <= large
 
 
 def _quality(seen: list[list[dict]], max_error: float, max_edge: float) -> dict:
@@ -250,7 +259,8 @@ def quality(
     """How much unconditional samples look like the shapes data (no labels needed).
 
     well_formed: fraction of images read as 1-2 objects that a shape each explains to within `max_error`
-    of its area plus `max_edge` pixels along its outline (real images: ~1 at 16 and 32 px, noise: 0).
+    of its area plus `max_edge` pixels along its outline, at a size the data draws (`WELL_FORMED_RADIUS`)
+    (real images: ~1 at 16 and 32 px, noise: 0).
     shape_tv, colour_tv: total-variation distance between the shapes (colours) drawn in the well-formed
     images and the data's uniform mix (0 = same mix, 1 = nothing readable); catches a model that draws
     clean circles only. `images` and `well_formed_images` say how many images the numbers rest on. With
