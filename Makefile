@@ -105,7 +105,7 @@ unit-oldest:
 	$(OLDEST_VENV)/bin/python -m pip install -q $(OLDEST_TORCH) $$($(PYTHON) -c 'import re, tomllib; \
 	  p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
 	  deps = p["dependencies"] + p["optional-dependencies"]["dev"]; \
-	  print(" ".join(repr(d) for d in deps if re.split("[<>=! ]", d)[0] not in ("torch", "torchvision", "lpips", "jupyter-book", "jupyterlab")))')
+	  print(" ".join(d for d in deps if re.split("[<>=! ]", d)[0] not in ("torch", "torchvision", "lpips", "jupyter-book", "jupyterlab")))')
 	$(OLDEST_VENV)/bin/python -m pip install -q --no-deps -e .
 	$(OLDEST_VENV)/bin/python -c 'import torch; print("unit tests on torch", torch.__version__)'
 	$(OLDEST_VENV)/bin/python -m pytest $(TESTS) -n $(JOBS) -q -p no:cacheprovider --ignore=tests/test_check_book.py --ignore=tests/test_notebooks.py
