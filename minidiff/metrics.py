@@ -44,7 +44,6 @@ def _one_thread():
         torch.set_num_threads(saved)
 
 
-
 def _sqrt_psd(matrix: torch.Tensor) -> torch.Tensor:
     """Square root of a symmetric positive semi-definite matrix by eigendecomposition (float64)."""
     values, vectors = torch.linalg.eigh(matrix)
