@@ -28,7 +28,7 @@
 # **Run time:** `quick` < 1 min (CI, 2 CPU cores) · `cpu` ≤ 10 min on a 2-core laptop CPU ·
 # `gpu` ≈ 5 min on a Colab T4 (estimated, not measured).
 #
-# **Stored outputs:** (written by `make notebooks`)
+# **Stored outputs:** budget `cpu`, CPU x86_64 (2 cores), 6.5 min from kernel start to the last cell.
 
 # %% tags=["nbval-ignore-output"]
 # Set-up: on Colab this installs minidiff and the emoji font and picks the GPU budget; elsewhere a no-op.
@@ -215,12 +215,15 @@ _ = plot.show_images(
 )
 
 # %% [markdown]
-# **What we measured** (the tables above): without skips the loss stays near 1 at every t (the plot) and
-# ends several times higher than with them (the first table), and the samples are still noise. The reason
-# is in the target $v = x - \varepsilon$: to remove the noise the model must know it pixel by pixel, and a
-# full-resolution pattern cannot squeeze through the 8×8 bottleneck. The skips are the only path by which
-# the exact pixels of xt reach the output. (With skips, the loss is highest near t = 1, where xt is almost
-# clean and the little noise left in it must be guessed.)
+# **What we measured** (the tables above): without skips the final loss is 0.9564 ± 0.0061 over three
+# seeds, against 0.1386 ± 0.0077 with them: +0.8178 ± 0.0057, about seven times higher and more than a
+# hundred standard errors away, so the conclusion holds at this budget. The loss by t (seed 0, whole run)
+# stays near 1 at every t without skips; the samples are still noise. The judge cannot split the two
+# after 200 steps (0 of 128 well formed for both: the chapter needs thousands of steps for shapes), but
+# the loss can. The reason is in the target $v = x - \varepsilon$: to remove the noise the model must
+# know it pixel by pixel, and a full-resolution pattern cannot squeeze through the 8×8 bottleneck. The
+# skips are the only path by which the exact pixels of xt reach the output. (With skips, the loss is
+# highest near t = 1, where xt is almost clean and the little noise left in it must be guessed.)
 #
 # ## Exercise 2 · Attention
 #
@@ -233,14 +236,16 @@ compare("tiny (full)", "no attention")
 judge_runs(["tiny (full)", "no attention"])
 
 # %% [markdown]
-# **What we measured** (the tables above): nearly the same final loss with and without attention (a few %
-# apart, within what a second run can change), with 6 % fewer parameters. After a couple of hundred steps
-# neither draws well-formed shapes yet, so the judge cannot split them; the loss can, and it says attention
-# has not earned its keep here. (The time per step printed by `run` comes from runs made one after the
-# other on a shared machine: compare speeds in exercise 3, where the steps are timed back to back.) At
-# 32×32 the `tiny` UNet's lowest level is 8×8: two 3×3 convolutions there already see most of the map, and
-# the middle block still attends. Attention pays off on larger images, where the bottleneck is still much
-# wider than a convolution's view.
+# **What we measured** (the tables above): **inconclusive at this budget.** Without attention the final
+# loss is 0.1424 ± 0.0062 against 0.1386 ± 0.0077: +0.0038 ± 0.0057 (+3 %), well within two standard
+# errors, with 6 % fewer parameters. The judge cannot split them either (0.000 against 0.008 ± 0.008 well
+# formed after 200 steps). What would settle it: runs long enough for the judge to read shapes (the
+# chapter's 3,000 steps reach 0.8 well formed), three seeds a variant, about 13 minutes a variant on this
+# CPU, or many more seeds of short runs if a 3 % loss gap is what you want to resolve (its standard error
+# shrinks only as one over the square root of the seeds). A plausible reason to expect little: at 32×32
+# the `tiny` UNet's lowest level is 8×8, where two 3×3 convolutions already see most of the map, and the
+# middle block still attends. (The times per step printed by `repeat` come from runs made one after the
+# other on a shared machine: compare speeds in exercise 3, where the steps are timed back to back.)
 #
 # ## Exercise 3 · Parameters against time per step
 #
@@ -281,11 +286,11 @@ ax.grid(True, which="both", alpha=0.3)
 plt.show()
 
 # %% [markdown]
-# **What we measured:** time grows more slowly than the parameter count (compare the ratios in the table):
-# from `tiny` to `base` the parameters grow about 35-fold and the time a step much less. The convolutions'
-# arithmetic is parameters × pixels, but a small net also pays fixed costs per layer (normalisations,
-# activations, memory traffic, Python) that do not shrink with its width. On a GPU the small presets are
-# even more overhead-bound and the curve flattens further.
+# **What we measured:** time grows more slowly than the parameter count (the table): from `tiny` to
+# `base` the parameters grow about 35-fold (0.46M to 15.8M) and the time a step about 17-fold (87 to
+# 1,458 ms, one timing each, three repeats). The convolutions' arithmetic is parameters × pixels, but a
+# small net also pays fixed costs per layer (normalisations, activations, memory traffic, Python) that do
+# not shrink with its width. On a GPU the small presets are even more overhead-bound.
 #
 # ## Exercise 4 · The other dataset
 #
@@ -315,12 +320,13 @@ _ = plot.show_images(
 )
 
 # %% [markdown]
-# **What we measured** (the numbers and pictures above): on emoji the same short run ends at a higher loss
-# than on shapes (compare `final loss` with the `tiny (full)` run) and its samples are emoji-coloured
-# speckle on a white background, nothing like the real row. The judge still "recognises" a few of them:
-# a classifier trained on clean emoji can be confidently wrong on textures it never saw, one more reason
-# to look at the pictures and not only at the numbers. Emoji need the bigger model and the longer run of
-# the gpu budget; shapes show what a CPU can learn in minutes.
+# **What we measured** (the numbers and pictures above, one seed): the same short run on emoji ends at a
+# final loss of 0.4137, against 0.1386 ± 0.0077 for shapes (different data, so only roughly comparable:
+# emoji have more detail to predict), and its samples are emoji-coloured blotches on a white background,
+# nothing like the real row. The judge still "recognises" 0.133 of them (real emoji: 1.000) and their
+# Fréchet distance is 406 against the real set's 287: a classifier trained on clean emoji can be
+# confidently wrong on textures it never saw, one more reason to look at the pictures and not only at the
+# numbers. Emoji need the bigger model and the longer run of the gpu budget.
 #
 # ## Exercise 5 · Same parameters, different shape
 #
@@ -341,12 +347,14 @@ compare("tiny (full)", "wide, 2 levels")
 judge_runs(["tiny (full)", "wide, 2 levels", "deep, 3 levels x 2"])
 
 # %% [markdown]
-# **What we measured** (the tables above): the wide two-level net reached the lowest loss (neither draws
-# well-formed shapes after so few steps, so the judge cannot split them), but it was also the slowest a
-# step: it spends its parameters at high resolution, where every weight is applied to 4× more pixels, and
-# its attention runs on a 16×16 map (256 tokens) instead of 8×8. The deep net is faster per step and its
-# bottom level is small enough to see the whole image. "Equal parameters" is not "equal compute": compare
-# at equal time before you pick a winner.
+# **What we measured** (the tables above): at equal steps the wide two-level net reaches the lowest loss,
+# 0.1019 ± 0.0036 against 0.1295 ± 0.0120 for the deep one (+0.0276 ± 0.0073: beyond the noise) and
+# 0.1386 ± 0.0077 for `tiny` (also beyond it). The judge cannot rank them after 200 steps (0.031 ± 0.014
+# well formed at best). But the wide net is also the slowest a step (200 against 111 ms here): it spends
+# its parameters at high resolution, where every weight is applied to 4× more pixels, and its attention
+# runs on a 16×16 map (256 tokens) instead of 8×8. "Equal parameters" is not "equal compute": at equal
+# wall time the deep net would get about 1.8× the steps, a comparison not run here (three seeds of each at
+# equal time would settle which shape wins per second).
 
 # %% tags=["nbval-ignore-output"]
 print(minidiff.run_summary())
