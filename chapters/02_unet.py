@@ -805,8 +805,9 @@ for heun_steps in pick(quick=(2, 3), cpu=(5, 15), gpu=(5, 25)):
 # At 9 calls Heun makes more well-formed images than Euler, 0.746 ± 0.026 against 0.668 ± 0.028, about two
 # combined standard deviations; Euler's shape mix is closer to uniform there (0.217 against 0.286), so it
 # is a trade rather than a clean win. At 29 calls the two are within their spread (0.805 ± 0.024 against
-# 0.773 ± 0.028): both solvers' errors shrink as the steps get finer (Heun's faster: it is second order). We keep Heun; at a
-# budget of a few dozen calls the choice of solver matters much less than training.
+# 0.773 ± 0.028): both solvers' errors shrink as the steps get finer, Heun's faster (it is second
+# order). We keep Heun; at a budget of a few dozen calls the choice of solver matters much less than
+# training.
 #
 # ## 11 · The promise: a UNet against chapter 01's MLP
 #
