@@ -182,7 +182,8 @@ def euler(model, noise, steps: int, *, cond=None, pred="v", return_path=False, p
     """
     _check_pred(pred)
     _check_steps(steps)
-    steps = smoke_steps(steps)  # at most 2 in smoke mode (minidiff.settings)
+    if not return_path:  # smoke mode: at most 2 steps; a path keeps its length (callers index it by step)
+        steps = smoke_steps(steps)
     ts = torch.linspace(0, 1, steps + 1).tolist()
     xt, path = noise, [noise]
     for i in tqdm(range(steps), desc="euler", disable=not progress):
@@ -200,7 +201,8 @@ def heun(model, noise, steps: int, *, cond=None, pred="v", return_path=False, pr
     """
     _check_pred(pred)
     _check_steps(steps)
-    steps = smoke_steps(steps)  # at most 2 in smoke mode (minidiff.settings)
+    if not return_path:  # smoke mode: at most 2 steps; a path keeps its length (callers index it by step)
+        steps = smoke_steps(steps)
     ts = torch.linspace(0, 1, steps + 1).tolist()
     xt, path = noise, [noise]
     for i in tqdm(range(steps), desc="heun", disable=not progress):

@@ -14,7 +14,8 @@ The default is ``gpu`` when CUDA (or Apple MPS) is available, else ``cpu``; the 
 ``gpu`` code on a CPU in seconds: ``pick()`` still returns the ``gpu`` value (presets, datasets,
 resolutions, batch sizes as written), while ``count()`` (how many steps, samples, seeds or repeats) is capped
 at ``SMOKE_COUNT``, ``train.train`` at ``SMOKE_STEPS`` steps of at most ``SMOKE_COUNT`` images without
-checkpoints, the samplers at ``SMOKE_STEPS`` steps, and the zoo reads and writes a separate folder
+checkpoints, the samplers at ``SMOKE_STEPS`` steps (except when they return the whole path, which
+callers index by step), and the zoo reads and writes a separate folder
 (``home() / "zoo-smoke"``) so that a smoke run never caches, or loads, a real model. Its numbers mean
 nothing; it only proves the ``gpu`` path runs. Nothing else changes: one mechanism, no per-chapter ``if``.
 

@@ -74,8 +74,11 @@ def test_samplers_take_two_steps(smoke_gpu):
         calls.append(float(t[0]))
         return torch.zeros_like(x)
 
-    path = flow.euler(model, torch.randn(3, 2), steps=50, return_path=True)
-    assert path.shape == (3, 3, 2) and calls == [0.0, 0.5]
+    x = flow.euler(model, torch.randn(3, 2), steps=50)
+    assert x.shape == (3, 2) and calls == [0.0, 0.5]
+    calls.clear()
+    path = flow.euler(model, torch.randn(3, 2), steps=8, return_path=True)  # a path keeps its length:
+    assert path.shape == (9, 3, 2) and len(calls) == 8  # callers index it by step
     calls.clear()
     flow.heun(model, torch.randn(3, 2), steps=50)
     assert len(calls) == 3  # NFE = 2 * steps - 1 with steps = 2
