@@ -33,10 +33,13 @@ def _check_pred(pred: str) -> None:
         raise ValueError(f"pred={pred!r} is not a parametrisation: use one of {', '.join(PREDS)}")
 
 
-def _check_steps(steps) -> None:
+def _steps(steps, return_path: bool) -> int:
+    """The steps a sampler takes: ``steps`` checked, at most 2 in smoke mode unless the whole path is asked
+    for (callers index a path by step, so it keeps its length)."""
     if not hasattr(steps, "__index__") or steps < 1:  # any int (numpy's too), but not 2.5
         raise ValueError(f"steps={steps!r}: a sampler needs an int number of steps >= 1 (with 0 it would "
                          "return the noise itself as if it were a sample)")  # fmt: skip
+    return steps if return_path else smoke_steps(steps)
 
 
 def _expand(t, like: torch.Tensor) -> torch.Tensor:
@@ -181,9 +184,7 @@ def euler(model, noise, steps: int, *, cond=None, pred="v", return_path=False, p
     Returns the samples, or with ``return_path`` every intermediate xt as a tensor (steps + 1, B, ...).
     """
     _check_pred(pred)
-    _check_steps(steps)
-    if not return_path:  # smoke mode: at most 2 steps; a path keeps its length (callers index it by step)
-        steps = smoke_steps(steps)
+    steps = _steps(steps, return_path)
     ts = torch.linspace(0, 1, steps + 1).tolist()
     xt, path = noise, [noise]
     for i in tqdm(range(steps), desc="euler", disable=not progress):
@@ -200,9 +201,7 @@ def heun(model, noise, steps: int, *, cond=None, pred="v", return_path=False, pr
     Returns the samples, or with ``return_path`` every intermediate xt as a tensor (steps + 1, B, ...).
     """
     _check_pred(pred)
-    _check_steps(steps)
-    if not return_path:  # smoke mode: at most 2 steps; a path keeps its length (callers index it by step)
-        steps = smoke_steps(steps)
+    steps = _steps(steps, return_path)
     ts = torch.linspace(0, 1, steps + 1).tolist()
     xt, path = noise, [noise]
     for i in tqdm(range(steps), desc="heun", disable=not progress):
