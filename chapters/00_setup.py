@@ -49,12 +49,12 @@ from minidiff.colab import setup
 setup()
 
 # %%
-import contextlib
 import os
 import tempfile
 import time
 import warnings
 from pathlib import Path
+from unittest import mock
 
 import matplotlib.pyplot as plt
 import torch
@@ -432,18 +432,9 @@ MOONS = zoo.Recipe(name="moons-moments", build=lambda config: Moments(**config),
                    data_version=toy2d.DATA_VERSION)  # fmt: skip
 
 
-@contextlib.contextmanager
 def cache_at(folder):
-    """Point MINIDIFF_HOME (where the zoo keeps its files) at folder inside the block, then put it back."""
-    saved = os.environ.get("MINIDIFF_HOME")
-    os.environ["MINIDIFF_HOME"] = str(folder)
-    try:
-        yield
-    finally:
-        if saved is None:
-            del os.environ["MINIDIFF_HOME"]
-        else:
-            os.environ["MINIDIFF_HOME"] = saved
+    """A block in which MINIDIFF_HOME (where the zoo keeps its files) is folder; the old value comes back."""
+    return mock.patch.dict(os.environ, {"MINIDIFF_HOME": str(folder)})
 
 
 # %% [markdown]
