@@ -1,0 +1,40 @@
+"""Checks that compare a learner's scratch code with the package reference, one module per chapter.
+
+Each ``check_<thing>(candidate)`` runs the candidate and the reference on a fixed seed and tiny shapes,
+prints one line per passed check and raises ``AssertionError`` with a hint on the first failure. Handed a
+workbook's stub (a body that still raises ``NotImplementedError``), a check fails with one line,
+``my_interpolate is not written yet: <the stub's hint>``, and no traceback into this package.
+A chapter calls them as ``checks.check_<thing>``; ``checks.core`` holds what they share.
+"""
+
+from minidiff.checks.core import NotWrittenYet
+from minidiff.checks.flow import (
+    check_euler,
+    check_flow_loss,
+    check_heun,
+    check_interpolate,
+    check_time_convention,
+    check_velocity,
+)
+from minidiff.checks.unet import (
+    check_attention,
+    check_attn_block,
+    check_resblock,
+    check_timestep_embedding,
+    check_unet,
+)
+
+__all__ = [
+    "NotWrittenYet",
+    "check_time_convention",
+    "check_interpolate",
+    "check_velocity",
+    "check_flow_loss",
+    "check_euler",
+    "check_heun",
+    "check_timestep_embedding",
+    "check_resblock",
+    "check_attention",
+    "check_attn_block",
+    "check_unet",
+]
