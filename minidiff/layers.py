@@ -71,7 +71,10 @@ class Attention(nn.Module):
         self.to_v = nn.Linear(context_dim or dim, dim)
         self.to_out = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``mask`` (B, L) bool, True where a key may be attended to (False: padding it must ignore)."""
         if context is None:
             if self.context_dim is not None:
                 raise ValueError("built with context_dim: pass context (B, L, context_dim) to forward")
@@ -79,7 +82,15 @@ class Attention(nn.Module):
         q = rearrange(self.to_q(x), "B T (h d) -> B h T d", h=self.heads)  # (B, heads, T, D / heads)
         k = rearrange(self.to_k(context), "B L (h d) -> B h L d", h=self.heads)  # (B, heads, L, D / heads)
         v = rearrange(self.to_v(context), "B L (h d) -> B h L d", h=self.heads)  # (B, heads, L, D / heads)
-        out = F.scaled_dot_product_attention(q, k, v)  # softmax(q k^T / sqrt(d)) v: (B, heads, T, D / heads)
+        if mask is not None:
+            if mask.dtype != torch.bool or mask.shape != context.shape[:2]:
+                raise ValueError(f"mask must be bool (B, L) = {tuple(context.shape[:2])}, got {mask.dtype} "
+                                 f"{tuple(mask.shape)}: True marks the tokens to attend to")  # fmt: skip
+            if not mask.any(dim=1).all():
+                raise ValueError("a mask row is all False: each sample needs a token to attend to")
+            mask = mask[:, None, None, :]  # (B, 1, 1, L): the same keys for every head and query
+        # softmax(q k^T / sqrt(d)) v, masked keys left out of the softmax: (B, heads, T, D / heads)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         out = rearrange(out, "B h T d -> B T (h d)")  # (B, T, D)
         return self.to_out(out)
 
