@@ -130,8 +130,11 @@ def to_v(
 # ---- loss ----------------------------------------------------------------------------------------
 
 
-def _call(model, xt: torch.Tensor, t: torch.Tensor, cond) -> torch.Tensor:
-    return model(xt, t) if cond is None else model(xt, t, cond)
+def model_output(model, xt: torch.Tensor, t: torch.Tensor, cond=None) -> torch.Tensor:
+    """``cond`` is None, one tensor (passed third) or a dict of keyword tensors (cond, context, ...)."""
+    if cond is None:
+        return model(xt, t)
+    return model(xt, t, **cond) if isinstance(cond, dict) else model(xt, t, cond)
 
 
 def flow_loss(
@@ -160,7 +163,7 @@ def flow_loss(
     if noise is None:
         noise = _generated("randn", x.shape, generator, x.device).to(x.dtype)
     xt = interpolate(x, noise, t)
-    out = _call(model, xt, t, cond)
+    out = model_output(model, xt, t, cond)
     want = target(pred, x, noise)
     if loss_space == "v":  # the target goes through the same clamp, so an exact prediction scores 0
         out, want = to_v(out, pred, xt, t, t_max), to_v(want, pred, xt, t, t_max)
@@ -174,7 +177,7 @@ def flow_loss(
 def _v(model, xt: torch.Tensor, t: torch.Tensor, cond, pred: str) -> torch.Tensor:
     """The model's velocity at scalar time t, called with t of shape (B,) as every denoiser expects."""
     t = torch.full((xt.shape[0],), float(t), dtype=xt.dtype, device=xt.device)
-    return to_v(_call(model, xt, t, cond), pred, xt, t)
+    return to_v(model_output(model, xt, t, cond), pred, xt, t)
 
 
 @torch.no_grad()

@@ -3,6 +3,8 @@
 The design of DDPM (Ho et al. 2020, App. B) with the improvements of "Diffusion Models Beat GANs"
 (Dhariwal & Nichol 2021): residual blocks that read the time embedding, self-attention at low resolution,
 skip connections from every down-path block to the up path, zero-initialised output layers.
+Chapter 05 adds conditioning: ``cond`` (a pooled text or class vector) joins the time embedding, and text
+tokens ``context`` are read by cross-attention after each self-attention (Stable Diffusion's design).
 Read top to bottom: helpers → blocks → config → model → presets.
 """
 
@@ -79,6 +81,28 @@ class AttnBlock(nn.Module):
         return x + out
 
 
+class CrossAttnBlock(nn.Module):
+    """Cross-attention from the H*W pixels to text tokens (B, L, context_dim), with a residual connection.
+
+    How text steers the image in Stable Diffusion (Rombach et al. 2022, §3.3): queries come from the
+    pixels, keys and values from the tokens. Zero-initialised like AttnBlock: a fresh block adds nothing.
+    """
+
+    def __init__(self, ch: int, context_dim: int, heads: int, groups: int = 32):
+        super().__init__()
+        self.norm = group_norm(ch, groups)
+        self.attn = Attention(ch, heads, context_dim=context_dim)
+        zero_init(self.attn.to_out)
+
+    def forward(
+        self, x: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        H, W = x.shape[-2:]
+        tokens = rearrange(self.norm(x), "B C H W -> B (H W) C")  # (B, T = H*W, C)
+        out = self.attn(tokens, context, mask)  # (B, T, C): each pixel reads the tokens it attends to
+        return x + rearrange(out, "B (H W) C -> B C H W", H=H, W=W)
+
+
 class Downsample(nn.Module):
     """Halve H and W with a stride-2 3x3 conv."""
 
@@ -119,6 +143,9 @@ class UNetConfig:
     dropout: float = 0.0
     groups: int = 32  # GroupNorm groups; fewer automatically when they do not divide the channels
     cond_dim: int | None = None  # None → unconditional; else forward(xt, t, cond) with cond (B, cond_dim)
+    context_dim: int | None = (
+        None  # None → no cross-attention; else forward(..., context=(B, L, context_dim))
+    )
 
 
 class UNet(nn.Module):
@@ -138,6 +165,13 @@ class UNet(nn.Module):
         def attn(ch: int, level: int) -> nn.Module:
             return AttnBlock(ch, cfg.heads, cfg.groups) if level in cfg.attn_levels else nn.Identity()
 
+        def cross(stage: nn.Module, level: int, ch: int, blocks: int) -> None:
+            """Cross-attention to the text after each self-attention (only where there is self-attention)."""
+            if cfg.context_dim and level in cfg.attn_levels:
+                stage.cross = nn.ModuleList(
+                    CrossAttnBlock(ch, cfg.context_dim, cfg.heads, cfg.groups) for _ in range(blocks)
+                )
+
         self.time_embed = TimestepEmbedder(emb_dim)
         # the conditioning hook: a global condition vector (class, pooled text, ...) joins the time embedding
         self.cond_embed = nn.Linear(cfg.cond_dim, emb_dim) if cfg.cond_dim else None
@@ -155,6 +189,7 @@ class UNet(nn.Module):
                 ch = cfg.base_channels * mult
                 stage.attn.append(attn(ch, level))
                 skip_chs.append(ch)
+            cross(stage, level, ch, cfg.blocks_per_level)
             stage.downsample = Downsample(ch) if level < len(cfg.channel_mults) - 1 else None
             if stage.downsample is not None:
                 skip_chs.append(ch)
@@ -164,6 +199,8 @@ class UNet(nn.Module):
         self.mid.res1 = res(ch, ch)
         self.mid.attn = AttnBlock(ch, cfg.heads, cfg.groups)
         self.mid.res2 = res(ch, ch)
+        if cfg.context_dim:
+            self.mid.cross = CrossAttnBlock(ch, cfg.context_dim, cfg.heads, cfg.groups)
 
         # Up path, deepest level first: one more block per level than on the way down, each block takes
         # the concatenation of the current features and one remembered skip.
@@ -175,15 +212,14 @@ class UNet(nn.Module):
                 stage.res.append(res(ch + skip_chs.pop(), cfg.base_channels * mult))
                 ch = cfg.base_channels * mult
                 stage.attn.append(attn(ch, level))
-                # chapter 05 plugs cross-attention to text tokens in here (and in the down path),
-                # next to the self-attention: Attention(ch, heads, context_dim=...)
+            cross(stage, level, ch, cfg.blocks_per_level + 1)
             stage.upsample = Upsample(ch) if level > 0 else None
             self.up.append(stage)
 
         self.out_norm = group_norm(ch, cfg.groups)
         self.out_conv = zero_init(nn.Conv2d(ch, cfg.out_channels or cfg.in_channels, 3, padding=1))
 
-    def _validate(self, xt: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None) -> None:
+    def _validate(self, xt: torch.Tensor, t: torch.Tensor, cond, context, context_mask) -> None:
         cfg, factor = self.cfg, 2 ** (len(self.cfg.channel_mults) - 1)
         if xt.ndim != 4 or xt.shape[1] != cfg.in_channels:
             raise ValueError(f"xt must be (B, {cfg.in_channels}, H, W), got {tuple(xt.shape)}: "
@@ -199,9 +235,35 @@ class UNet(nn.Module):
         if cfg.cond_dim is not None and (cond is None or cond.shape != (xt.shape[0], cfg.cond_dim)):
             got = None if cond is None else tuple(cond.shape)
             raise ValueError(f"cond must be (B, {cfg.cond_dim}), got {got}: pass zeros for 'no condition'")
+        if cfg.context_dim is None and context is not None:
+            raise ValueError(
+                "this UNet has no cross-attention: set UNetConfig(context_dim=...) to pass context"
+            )
+        if cfg.context_dim is not None:
+            if context is None or context.ndim != 3 or context.shape[::2] != (xt.shape[0], cfg.context_dim):
+                got = None if context is None else tuple(context.shape)
+                raise ValueError(f"context must be (B, L, {cfg.context_dim}) text tokens, got {got}: "
+                                 "see minidiff.guidance.null_like for 'no condition'")  # fmt: skip
+            if context_mask is not None and context_mask.shape != context.shape[:2]:
+                raise ValueError(f"context_mask must be (B, L) = {tuple(context.shape[:2])}, "
+                                 f"got {tuple(context_mask.shape)}")  # fmt: skip
 
-    def forward(self, xt: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        self._validate(xt, t, cond)
+    def forward(
+        self,
+        xt: torch.Tensor,
+        t: torch.Tensor,
+        cond: torch.Tensor | None = None,
+        context: torch.Tensor | None = None,
+        context_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``cond`` (B, cond_dim) joins the time embedding; ``context`` (B, L, context_dim) text tokens, with
+        ``context_mask`` (B, L) True for real tokens, are read by cross-attention at the attention levels."""
+        self._validate(xt, t, cond, context, context_mask)
+
+        def read_text(stage: nn.Module, i: int, h: torch.Tensor) -> torch.Tensor:
+            cross = getattr(stage, "cross", None)
+            return h if cross is None else cross[i](h, context, context_mask)
+
         emb = self.time_embed(t)  # (B, 4 * base_channels)
         if self.cond_embed is not None:
             emb = emb + self.cond_embed(cond)
@@ -209,19 +271,22 @@ class UNet(nn.Module):
         h = self.stem(xt)  # (B, base_channels, H, W)
         skips = [h]
         for stage in self.down:
-            for res, attn in zip(stage.res, stage.attn):
-                h = attn(res(h, emb))
+            for i, (res, attn) in enumerate(zip(stage.res, stage.attn)):
+                h = read_text(stage, i, attn(res(h, emb)))
                 skips.append(h)
             if stage.downsample is not None:
                 h = stage.downsample(h)  # (B, C, H/2, W/2)
                 skips.append(h)
 
-        h = self.mid.res2(self.mid.attn(self.mid.res1(h, emb)), emb)
+        h = self.mid.attn(self.mid.res1(h, emb))
+        if self.cfg.context_dim:
+            h = self.mid.cross(h, context, context_mask)
+        h = self.mid.res2(h, emb)
 
         for stage in self.up:
-            for res, attn in zip(stage.res, stage.attn):
+            for i, (res, attn) in enumerate(zip(stage.res, stage.attn)):
                 h = torch.cat([h, skips.pop()], dim=1)  # (B, C + C_skip, H, W)
-                h = attn(res(h, emb))
+                h = read_text(stage, i, attn(res(h, emb)))
             if stage.upsample is not None:
                 h = stage.upsample(h)  # (B, C, 2H, 2W)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from minidiff import flow
 from minidiff.unet import PRESETS, UNet, UNetConfig, count_parameters, group_norm
 
 SMALL = dict(base_channels=8, channel_mults=(1, 2), blocks_per_level=1, attn_levels=(1,), heads=2, groups=4)
@@ -139,3 +140,80 @@ def test_upsample_is_nearest_neighbour_then_conv():
     doubled = x.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)  # each pixel becomes a 2x2 block
     torch.testing.assert_close(up(x), up.conv(doubled))
     assert up(x).shape == (2, 3, 8, 10)
+
+
+# ---- text conditioning (chapter 05): cross-attention to tokens, with a padding mask -----------------
+
+TEXT = dict(SMALL, cond_dim=6, context_dim=6)
+
+
+def text_inputs(batch=2, length=4):
+    generator = torch.Generator().manual_seed(1)
+    return (
+        torch.randn(batch, 3, 16, 16, generator=generator),
+        torch.rand(batch, generator=generator),
+        torch.randn(batch, 6, generator=generator),
+        torch.randn(batch, length, 6, generator=generator),
+    )
+
+
+def test_a_fresh_text_unet_adds_cross_attention_and_keeps_every_other_name():
+    plain, text = UNet(UNetConfig(**SMALL, cond_dim=6)), UNet(UNetConfig(**TEXT))
+    extra = set(text.state_dict()) - set(plain.state_dict())
+    assert set(plain.state_dict()) <= set(text.state_dict())
+    assert extra and all(".cross." in name or name.startswith("mid.cross.") for name in extra)
+    xt, t, cond, context = text_inputs()
+    assert torch.equal(text(xt, t, cond, context), torch.zeros_like(xt))  # zero-initialised, like chapter 02
+
+
+def test_the_text_tokens_change_the_output_and_padding_does_not():
+    model = perturb(UNet(UNetConfig(**TEXT)))
+    xt, t, cond, context = text_inputs()
+    out = model(xt, t, cond, context)
+    assert not torch.allclose(out, model(xt, t, cond, context.flip(0)))  # other tokens, other output
+    mask = torch.tensor([[True, True, False, False]] * 2)
+    padded = context.clone()
+    padded[:, 2:] = 100.0  # garbage where the mask says padding
+    torch.testing.assert_close(
+        model(xt, t, cond, padded, mask), model(xt, t, cond, context[:, :2], mask[:, :2])
+    )
+
+
+def test_gradient_reaches_the_cross_attention():
+    model = perturb(UNet(UNetConfig(**TEXT)))
+    model(*text_inputs()).square().mean().backward()
+    cross = {name: p for name, p in model.named_parameters() if "cross" in name}
+    assert cross and all(p.grad is not None and p.grad.abs().sum() > 0 for p in cross.values())
+
+
+def test_flow_loss_passes_a_dict_condition_as_keywords():
+    model = perturb(UNet(UNetConfig(**TEXT)))
+    xt, t, cond, context = text_inputs()
+    loss, _ = flow.flow_loss(
+        model, xt, cond={"cond": cond, "context": context}, t=t, noise=torch.zeros_like(xt)
+    )
+    want = ((model(xt * t[:, None, None, None], t, cond, context) - xt) ** 2).flatten(1).mean(1)
+    torch.testing.assert_close(loss, want)
+
+
+@pytest.mark.parametrize(
+    "config, kwargs, match",
+    [
+        (dict(SMALL), {"context": torch.randn(2, 4, 6)}, "no cross-attention"),
+        (TEXT, {"cond": torch.randn(2, 6)}, r"context must be \(B, L, 6\)"),
+        (TEXT, {"cond": torch.randn(2, 6), "context": torch.randn(2, 4, 5)}, r"context must be"),
+        (
+            TEXT,
+            {
+                "cond": torch.randn(2, 6),
+                "context": torch.randn(2, 4, 6),
+                "context_mask": torch.ones(2, 3, dtype=torch.bool),
+            },
+            "context_mask must be",
+        ),  # fmt: skip
+    ],
+)
+def test_bad_text_inputs_raise_helpful_errors(config, kwargs, match):
+    model = UNet(UNetConfig(**config))
+    with pytest.raises(ValueError, match=match):
+        model(torch.randn(2, 3, 16, 16), torch.rand(2), **kwargs)
