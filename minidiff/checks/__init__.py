@@ -16,6 +16,7 @@ from minidiff.checks.flow import (
     check_time_convention,
     check_velocity,
 )
+from minidiff.checks.guidance import check_cross_attn_block, check_drop_condition, check_guided
 from minidiff.checks.unet import (
     check_attention,
     check_attn_block,
@@ -37,4 +38,7 @@ __all__ = [
     "check_attention",
     "check_attn_block",
     "check_unet",
+    "check_cross_attn_block",
+    "check_drop_condition",
+    "check_guided",
 ]
