@@ -206,3 +206,39 @@ def sample(n: int, size: int = 32, *, generator: torch.Generator | None = None, 
         for count, *objs in rows
     ]
     return images.clamp(-1, 1), [caption(objs) for objs in labels], labels
+
+
+# ---------------------------------------------------------------- held-out combinations
+# Colour × shape pairs that no training image of chapter 04's CLIP (nor of chapter 05's denoiser) contains,
+# one per shape: a model that has seen red things and stars, but never a red star, must compose them.
+HELD_OUT = frozenset(
+    {
+        ("red", "star"),
+        ("orange", "diamond"),
+        ("yellow", "circle"),
+        ("green", "triangle"),
+        ("blue", "cross"),
+        ("purple", "square"),
+    }
+)
+
+
+def has_held_out(labels: list[dict]) -> bool:
+    """True when one of an image's objects (its labels from ``sample``) is a ``HELD_OUT`` colour × shape."""
+    return any((obj["colour"], obj["shape"]) in HELD_OUT for obj in labels)
+
+
+def sample_split(n: int, size: int = 32, *, held_out: bool = False, generator: torch.Generator | None = None,
+                 objects=(1, 2)):  # fmt: skip
+    """Like ``sample``, but only images with no ``HELD_OUT`` pair (``held_out=False``: training data), or only
+    images with one (``held_out=True``: the test of composition). Drawn from ``sample`` by rejection."""
+    g = generator if generator is not None else torch.Generator().manual_seed(0)
+    kept_images, kept_captions, kept_labels = [], [], []
+    while len(kept_captions) < n:
+        images, captions, labels = sample(max(n, 64), size, generator=g, objects=objects)
+        for image, text, objs in zip(images, captions, labels):
+            if has_held_out(objs) == held_out and len(kept_captions) < n:
+                kept_images.append(image)
+                kept_captions.append(text)
+                kept_labels.append(objs)
+    return torch.stack(kept_images), kept_captions, kept_labels
