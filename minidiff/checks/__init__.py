@@ -7,6 +7,7 @@ workbook's stub (a body that still raises ``NotImplementedError``), a check fail
 A chapter calls them as ``checks.check_<thing>``; ``checks.core`` holds what they share.
 """
 
+from minidiff.checks.clip import check_bpe, check_clip_loss, check_image_encoder, check_text_encoder
 from minidiff.checks.core import NotWrittenYet
 from minidiff.checks.flow import (
     check_euler,
@@ -41,4 +42,8 @@ __all__ = [
     "check_cross_attn_block",
     "check_drop_condition",
     "check_guided",
+    "check_bpe",
+    "check_text_encoder",
+    "check_image_encoder",
+    "check_clip_loss",
 ]
