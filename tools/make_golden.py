@@ -167,6 +167,27 @@ def case_samplers(src: Source) -> dict[str, torch.Tensor]:
     return out
 
 
+def case_clip(src: Source) -> dict[str, torch.Tensor]:
+    from minidiff.clip import CLIP, CLIPConfig, clip_loss
+
+    cfg = CLIPConfig(vocab_size=11, max_len=6, text_width=8, text_depth=2, text_heads=2, image_size=8,
+                     patch=4, image_width=8, image_depth=2, image_heads=2, embed_dim=4)  # fmt: skip
+    model = CLIP(cfg).double()  # logit_scale (0-d) stays at log(1 / 0.07); every other weight is drawn
+    for part in ("text", "image", "text_proj", "image_proj"):
+        src.randomise(f"clip_{part}", getattr(model, part))
+    tokens = torch.tensor([[3, 7, 10, 0, 0, 0], [5, 1, 2, 9, 4, 8]])  # 0 = padding
+    images = src.randn("clip_images", 2, 3, 8, 8).clamp(-1, 1)
+    features, pooled = model.text(tokens)
+    with torch.no_grad():
+        return {
+            "text_features": features,
+            "text_pooled": pooled,
+            "image": model.image(images),
+            "logits": model(images, tokens),
+            "loss": clip_loss(src.randn("clip_logits", 5, 5, std=3.0))[None],
+        }
+
+
 CASES = {name.removeprefix("case_"): fn for name, fn in globals().items() if name.startswith("case_")}
 
 
