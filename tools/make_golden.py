@@ -188,6 +188,26 @@ def case_clip(src: Source) -> dict[str, torch.Tensor]:
         }
 
 
+VAE = dict(base_channels=8, channel_mults=(1, 2, 2), blocks_per_level=1, groups=4)
+
+
+def case_vae(src: Source) -> dict[str, torch.Tensor]:
+    from minidiff.vae import VAE as Model
+    from minidiff.vae import VAEConfig, free_bits, kl_per_channel, reparameterize
+
+    model = src.randomise("vae", Model(VAEConfig(**VAE)).double())
+    model.scale.fill_(0.7)
+    x = src.randn("vae_x", 2, 3, 8, 8, std=0.5).clamp(-1, 1)
+    noise = src.randn("vae_noise", 2, 4, 2, 2)
+    mean, logvar = src.randn("vae_mean", 2, 4, 2, 2), src.randn("vae_logvar", 2, 4, 2, 2)
+    kl = kl_per_channel(mean, logvar)
+    with torch.no_grad():
+        x_hat, post_mean, post_logvar = model(x, noise)
+        return {"x_hat": x_hat, "mean": post_mean, "logvar": post_logvar, "encode": model.encode(x),
+                "decode": model.decode(noise), "z": reparameterize(mean, logvar, noise), "kl": kl,
+                "free_bits": free_bits(kl, 1.0)[None]}  # fmt: skip
+
+
 CASES = {name.removeprefix("case_"): fn for name, fn in globals().items() if name.startswith("case_")}
 
 

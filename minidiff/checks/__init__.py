@@ -25,6 +25,13 @@ from minidiff.checks.unet import (
     check_timestep_embedding,
     check_unet,
 )
+from minidiff.checks.vae import (
+    check_free_bits,
+    check_kl,
+    check_reparameterize,
+    check_vae_loss,
+    check_vae_resblock,
+)
 
 __all__ = [
     "NotWrittenYet",
@@ -39,6 +46,11 @@ __all__ = [
     "check_attention",
     "check_attn_block",
     "check_unet",
+    "check_reparameterize",
+    "check_kl",
+    "check_free_bits",
+    "check_vae_resblock",
+    "check_vae_loss",
     "check_cross_attn_block",
     "check_drop_condition",
     "check_guided",
