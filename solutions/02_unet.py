@@ -28,7 +28,7 @@
 # **Run time:** `quick` < 1 min (CI, 2 CPU cores) · `cpu` ≤ 10 min on a 2-core laptop CPU ·
 # `gpu` ≈ 5 min on a Colab T4 (estimated, not measured).
 #
-# **Stored outputs:** budget `cpu`, CPU x86_64 (2 cores), 6.5 min from kernel start to the last cell.
+# **Stored outputs:** budget `cpu`, CPU x86_64 (2 cores), 8.4 min from kernel start to the last cell.
 
 # %% tags=["nbval-ignore-output"]
 # Set-up: on Colab this installs minidiff and the emoji font and picks the GPU budget; elsewhere a no-op.
@@ -51,7 +51,7 @@ import matplotlib.pyplot as plt
 import torch
 
 import minidiff
-from minidiff import flow, pick, plot
+from minidiff import count, flow, pick, plot
 from minidiff.data import emoji, shapes
 from minidiff.judges import emoji as emoji_judge
 from minidiff.judges import shapes as shapes_judge
@@ -253,7 +253,7 @@ judge_runs(["tiny (full)", "no attention"])
 
 
 # %% tags=["nbval-ignore-output"]
-REPEATS = pick(quick=1, cpu=3, gpu=10)
+REPEATS = count(quick=1, cpu=3, gpu=10)
 
 
 def time_per_step(model, repeats=REPEATS):
@@ -287,8 +287,8 @@ plt.show()
 
 # %% [markdown]
 # **What we measured:** time grows more slowly than the parameter count (the table): from `tiny` to
-# `base` the parameters grow about 35-fold (0.46M to 15.8M) and the time a step about 17-fold (87 to
-# 1,458 ms, one timing each, three repeats). The convolutions' arithmetic is parameters × pixels, but a
+# `base` the parameters grow about 35-fold (0.46M to 15.8M) and the time a step about 18-fold (77 to
+# 1,374 ms, one timing each, three repeats). The convolutions' arithmetic is parameters × pixels, but a
 # small net also pays fixed costs per layer (normalisations, activations, memory traffic, Python) that do
 # not shrink with its width. On a GPU the small presets are even more overhead-bound.
 #
@@ -350,10 +350,11 @@ judge_runs(["tiny (full)", "wide, 2 levels", "deep, 3 levels x 2"])
 # **What we measured** (the tables above): at equal steps the wide two-level net reaches the lowest loss,
 # 0.1019 ± 0.0036 against 0.1295 ± 0.0120 for the deep one (+0.0276 ± 0.0073: beyond the noise) and
 # 0.1386 ± 0.0077 for `tiny` (also beyond it). The judge cannot rank them after 200 steps (0.031 ± 0.014
-# well formed at best). But the wide net is also the slowest a step (200 against 111 ms here): it spends
+# well formed at best). But the wide net is also the slower a step (322 against 143 ms here, from separate
+# runs on a shared CPU, so take the ratio as rough): it spends
 # its parameters at high resolution, where every weight is applied to 4× more pixels, and its attention
 # runs on a 16×16 map (256 tokens) instead of 8×8. "Equal parameters" is not "equal compute": at equal
-# wall time the deep net would get about 1.8× the steps, a comparison not run here (three seeds of each at
+# wall time the deep net would get about twice the steps, a comparison not run here (three seeds of each at
 # equal time would settle which shape wins per second).
 
 # %% tags=["nbval-ignore-output"]
