@@ -2,9 +2,10 @@
 
 The package's floors (imports only go down; tests/test_layers_of_the_package.py checks it):
 
-1. ``settings`` (budget, smoke mode, device, seeds, threads, cache folder), the maths: ``flow``, ``layers``;
-2. models (``unet``), ``data/``, ``metrics``, ``checkpoint``;
-3. ``train``, ``zoo``, ``judges/``;
+1. ``settings`` (budget, smoke mode, device, seeds, threads, cache folder), the maths: ``flow``, ``layers``,
+   ``guidance``;
+2. models (``unet``, ``vae``, ``clip`` and its tokenizer ``text``), ``data/``, ``metrics``, ``checkpoint``;
+3. ``train``, ``zoo``, ``judges/``, ``recipes/`` (how the zoo trains the models later chapters load);
 4. what a notebook touches: ``plot``, ``live``, ``checks``, ``colab``.
 """
 
