@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from minidiff.metrics import check_images
-from minidiff.unet import AttnBlock, Downsample, Upsample, group_norm, zero_init
+from minidiff.unet import AttnBlock, Downsample, Upsample, count_parameters, group_norm, zero_init
 
 # ----------------------------------------------------------------------------------------------------------
 # Helpers: the maths of a Gaussian posterior (Kingma & Welling 2014)
@@ -233,11 +233,6 @@ def vae_loss(model: VAE, x: torch.Tensor, *, kl_weight: float = 1e-4, bits: floa
     return loss, {key: value.detach() for key, value in parts.items()}
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Presets: plain dicts of VAEConfig fields, e.g. VAE(VAEConfig(**PRESETS["tiny"]))
 
@@ -248,3 +243,6 @@ PRESETS = {
     "small": dict(base_channels=32, channel_mults=(1, 2, 2), blocks_per_level=1, groups=16),
     "base": dict(base_channels=64, channel_mults=(1, 2, 4), blocks_per_level=2, groups=32),
 }
+
+__all__ = ["reparameterize", "kl_per_channel", "free_bits", "ResBlock", "Encoder", "Decoder", "VAEConfig",
+           "VAE", "fit_scale", "perceptual_distance", "vae_loss", "count_parameters", "PRESETS"]  # fmt: skip
