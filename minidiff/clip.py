@@ -230,6 +230,16 @@ class CLIP(nn.Module):
             raise ValueError("this CLIP has no tokenizer: pass one, CLIP(cfg, tokenizer), or use encode_text")
         return self.encode_text(self.tokenizer(texts).to(self.logit_scale.device))
 
+    @torch.no_grad()
+    def text_condition(self, texts) -> dict[str, torch.Tensor]:
+        """Prompts → what a text-conditioned UNet reads (chapters 05, 06): ``cond`` the pooled unit vector
+        (B, embed_dim), ``context`` per-token features (B, L, text_width), ``context_mask`` (B, L)."""
+        if self.tokenizer is None:
+            raise ValueError("this CLIP has no tokenizer: pass one, CLIP(cfg, tokenizer)")
+        ids = self.tokenizer(texts).to(self.logit_scale.device)
+        tokens, mask = self.encode_text_tokens(ids)
+        return {"cond": self.encode_text(ids), "context": tokens, "context_mask": mask}
+
     def forward(self, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """Scaled cosine similarities (B images, B captions): logits[i, j] = scale * <image i, caption j>."""
         return self.scale() * self.encode_image(images) @ self.encode_text(tokens).T

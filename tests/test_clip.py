@@ -192,3 +192,18 @@ def test_recipe_data_avoids_held_out_emoji_and_pairs():
     held_names = {emoji.names()[i] for i in recipe.held_out_emoji()}
     assert not held_names & set(captions[:16])
     assert all(f"{c} {s}" not in caption for caption in captions[16:] for c, s in shapes.HELD_OUT)
+
+
+def test_text_condition_is_what_a_text_unet_reads():
+    tokenizer = text.course_tokenizer()
+    model = clip.CLIP(clip.config_for(tokenizer, "tiny"), tokenizer).eval()
+    prompts = ["a small red circle at the top left", "a large blue star"]
+    condition = model.text_condition(prompts)
+    ids = tokenizer(prompts)
+    torch.testing.assert_close(condition["cond"], model.encode_text(ids))
+    tokens, mask = model.encode_text_tokens(ids)
+    torch.testing.assert_close(condition["context"], tokens)
+    assert torch.equal(condition["context_mask"], mask) and condition["context_mask"].dtype == torch.bool
+    assert not any(value.requires_grad for value in condition.values())  # frozen: no graph kept
+    with pytest.raises(ValueError, match="no tokenizer"):
+        clip.CLIP(clip.config_for(tokenizer, "tiny")).text_condition(prompts)
