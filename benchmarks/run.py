@@ -1,7 +1,7 @@
-"""Reproducible measurements: notebook wall times, UNet speed vs diffusers, data throughput.
+"""Reproducible measurements: notebook wall times, UNet and VAE speed vs diffusers, data throughput.
 
     python benchmarks/run.py                 # everything, writes benchmarks/results/latest.{json,md}
-    python benchmarks/run.py --only data     # one section: notebooks | unet | data
+    python benchmarks/run.py --only data     # one section: notebooks | unet | vae | data
 
 Each section is measured in this one run, on this machine, so the ratios are fair.
 """
@@ -140,6 +140,18 @@ def markdown(results: dict) -> str:
             f"| ratio (minidiff / diffusers) | | {u['ratio']:.2f} |",
             "",
         ]
+    if results.get("vae"):
+        v = results["vae"]
+        lines += [
+            f"## Training throughput: minidiff.vae vs diffusers.AutoencoderKL ({v['resolution']})",
+            "",
+            "| model | parameters | img/s |",
+            "|---|---:|---:|",
+            f"| minidiff.vae.VAE | {v['minidiff_params']:,} | {v['minidiff_img_s']:.1f} |",
+            f"| diffusers.AutoencoderKL | {v['diffusers_params']:,} | {v['diffusers_img_s']:.1f} |",
+            f"| ratio (minidiff / diffusers) | | {v['ratio']:.2f} |",
+            "",
+        ]
     if results.get("data"):
         lines += [
             "## Data throughput vs the training throughput it feeds",
@@ -157,11 +169,11 @@ def markdown(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["notebooks", "unet", "data"], action="append")
+    parser.add_argument("--only", choices=["notebooks", "unet", "vae", "data"], action="append")
     parser.add_argument("--quick", action="store_true", help="fewer timing steps (a smoke run)")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest")
     args = parser.parse_args()
-    sections = args.only or ["notebooks", "unet", "data"]
+    sections = args.only or ["notebooks", "unet", "vae", "data"]
     results = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads",
@@ -174,6 +186,10 @@ def main() -> None:
         import unet_vs_diffusers
 
         results["unet"] = unet_vs_diffusers.run(quick=args.quick)
+    if "vae" in sections:
+        import vae_vs_diffusers
+
+        results["vae"] = vae_vs_diffusers.run(quick=args.quick)
     if "data" in sections:
         results["data"] = data_section()
     args.out.parent.mkdir(parents=True, exist_ok=True)
