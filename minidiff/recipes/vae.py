@@ -89,8 +89,9 @@ def reconstruct(model: VAE, images: torch.Tensor, batch_size: int = 256) -> torc
     return torch.cat(out)
 
 
-def _pixels(images: torch.Tensor) -> torch.Tensor:
-    """0-255 pixels, as a PNG stores them: ``check_images`` refuses float batches that all lie in [0, 1]."""
+def pixels(images: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] as 0-255 pixels (uint8), as a PNG stores them. Measure reconstructions this way:
+    ``metrics.check_images`` refuses a float batch that lies in [0, 1] (a blurry, bright one may)."""
     return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
@@ -100,8 +101,8 @@ def evaluate(model: VAE, images: torch.Tensor) -> dict:
     originals and their ratio, and the std of the scaled latents, on ``images`` (e.g. the held-out split)."""
     recon = reconstruct(model, images)
     lpips = LPIPS()
-    psnrs, dists = psnr(recon, images), perceptual_distance(lpips, recon, images)
-    recognised = judge.score(_pixels(recon))["recognised"]  # uint8: a bright batch may lie in [0, 1]
+    psnrs, dists = psnr(pixels(recon), images), perceptual_distance(lpips, recon, images)
+    recognised = judge.score(pixels(recon))["recognised"]
     original = judge.score(images)["recognised"]
     latents = torch.cat([model.encode(chunk.to(model.scale.device)).cpu() for chunk in images.split(256)])
     n = len(images) ** 0.5
@@ -132,4 +133,14 @@ RECIPE = zoo.Recipe(
     config_keys=frozenset(f.name for f in fields(VAEConfig)),
 )
 
-__all__ = ["RECIPE", "SETTINGS", "LOSS", "HELD_OUT_EVERY", "split", "fit", "reconstruct", "evaluate"]
+__all__ = [
+    "RECIPE",
+    "SETTINGS",
+    "LOSS",
+    "HELD_OUT_EVERY",
+    "split",
+    "fit",
+    "reconstruct",
+    "pixels",
+    "evaluate",
+]
