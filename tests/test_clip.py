@@ -207,3 +207,19 @@ def test_text_condition_is_what_a_text_unet_reads():
     assert not any(value.requires_grad for value in condition.values())  # frozen: no graph kept
     with pytest.raises(ValueError, match="no tokenizer"):
         clip.CLIP(clip.config_for(tokenizer, "tiny")).text_condition(prompts)
+
+
+def test_the_zoo_trains_caches_and_reloads_the_recipe(monkeypatch, tmp_path):
+    from minidiff import zoo
+    from minidiff.data import emoji
+    from minidiff.recipes import clip as recipe
+
+    emoji.load(32)  # rendered (or read) from the usual cache before the zoo's home moves
+    monkeypatch.setenv("MINIDIFF_HOME", str(tmp_path))
+    model = recipe.RECIPE.load(budget="quick", device="cpu")
+    again = recipe.RECIPE.load(budget="quick", device="cpu")  # from the files
+    assert again.tokenizer.config() == model.tokenizer.config()
+    assert torch.equal(again.encode_prompts(["a red star"]), model.encode_prompts(["a red star"]))
+    metrics = zoo.info(recipe.RECIPE, budget="quick")["metrics"]
+    assert {"shapes_fresh_captions", "emoji_held_out", "composition_held_out", "temperature"} <= set(metrics)
+    assert metrics["composition_held_out"]["chance_top1"] == pytest.approx(1 / 48)
