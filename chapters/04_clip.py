@@ -346,7 +346,9 @@ for scale in (1.0, 14.3, 100.0):
 # - `encode_text(tokens)` → unit vectors (B, embed_dim); `encode_image(images)` → unit vectors;
 # - `encode_text_tokens(tokens)` → per-token features (B, L, D) and their mask, for cross-attention;
 # - `model(images, tokens)` → the scaled similarity matrix, and `clip_loss(logits)` the loss;
-# - `model.tokenizer`, when built with one, and `encode_prompts(["a red star"])`.
+# - `model.tokenizer`, when built with one, `encode_prompts(["a red star"])`, and `text_condition(prompts)`:
+#   the pooled vector, the per-token features and their mask in one dict, what chapters 05 and 06 hand the
+#   UNet.
 #
 # The presets (the vocabulary and `max_len` come from the tokenizer):
 
