@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import nn
 
 from minidiff.layers import MLP, Attention, patchify, sincos_2d
@@ -59,30 +58,18 @@ def check_tokens(tokens: torch.Tensor, vocab_size: int, max_len: int) -> torch.T
 # Blocks
 
 
-class MaskedAttention(Attention):
-    """``layers.Attention`` (same weights) whose queries ignore masked-out keys: padding is never read."""
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        q = rearrange(self.to_q(x), "B T (h d) -> B h T d", h=self.heads)  # (B, heads, T, D / heads)
-        k = rearrange(self.to_k(x), "B T (h d) -> B h T d", h=self.heads)
-        v = rearrange(self.to_v(x), "B T (h d) -> B h T d", h=self.heads)
-        keep = None if mask is None else mask[:, None, None, :]  # (B, 1, 1, T): True = may be attended to
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)  # (B, heads, T, D / heads)
-        return self.to_out(rearrange(out, "B h T d -> B T (h d)"))  # (B, T, D)
-
-
 class Block(nn.Module):
     """A pre-LayerNorm transformer block (GPT-2, ViT): x + attn(LN(x)), then x + MLP(LN(x))."""
 
     def __init__(self, dim: int, heads: int, mlp_ratio: int = 4):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = MaskedAttention(dim, heads)
+        self.attn = Attention(dim, heads)  # its mask leaves padding out of every softmax
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = MLP(dim, mlp_ratio * dim)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x), mask)  # (B, T, D)
+        x = x + self.attn(self.norm1(x), mask=mask)  # (B, T, D)
         return x + self.mlp(self.norm2(x))
 
 
@@ -237,8 +224,9 @@ class CLIP(nn.Module):
         if self.tokenizer is None:
             raise ValueError("this CLIP has no tokenizer: pass one, CLIP(cfg, tokenizer)")
         ids = self.tokenizer(texts).to(self.logit_scale.device)
-        tokens, mask = self.encode_text_tokens(ids)
-        return {"cond": self.encode_text(ids), "context": tokens, "context_mask": mask}
+        tokens, pooled = self.text(ids)  # one pass: (B, L, text_width), (B, text_width)
+        cond = F.normalize(self.text_proj(pooled), dim=-1)  # as encode_text
+        return {"cond": cond, "context": tokens, "context_mask": attention_mask(ids)}
 
     def forward(self, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """Scaled cosine similarities (B images, B captions): logits[i, j] = scale * <image i, caption j>."""

@@ -98,14 +98,14 @@ def test_padding_does_not_change_the_pooled_text_embedding(model, tokenizer):
     assert torch.allclose(model.text(tokens)[1], pooled_long, atol=1e-6)
 
 
-def test_masked_attention_without_a_mask_is_layers_attention(model):
+def test_text_attention_masks_padding_out(model):
     attention = model.text.blocks[0].attn
     plain = layers.Attention(32, 2)
     plain.load_state_dict(attention.state_dict())
     x = torch.randn(2, 5, 32)
     assert torch.allclose(attention(x), plain(x), atol=1e-6)
     mask = torch.tensor([[True, True, False, False, False], [True] * 5])
-    masked = attention(x, mask)
+    masked = attention(x, mask=mask)
     assert torch.allclose(masked[0, :2], plain(x[:1, :2])[0], atol=1e-5)  # as if the padding were not there
 
 
