@@ -1,0 +1,54 @@
+"""A zoo folder holding the quick vae, clip and ldm models, trained once per test session (tests of the
+pipeline and the command line share it). Helpers to copy and break it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from minidiff.settings import home
+
+
+def seeded(path: Path) -> Path:
+    """A fresh MINIDIFF_HOME at ``path`` with the emoji judge and the emoji renders of the usual cache copied
+    in when they are there (the judge is a ruler, the same everywhere: ~50 s saved)."""
+    (path / "zoo").mkdir(parents=True)
+    (path / "data").mkdir()
+    usual = home()
+    for name in ("emoji-judge.json", "emoji-judge.safetensors"):
+        if (usual / "zoo" / name).is_file():
+            shutil.copy(usual / "zoo" / name, path / "zoo" / name)
+    for render in (usual / "data").glob("emoji-*-32px.safetensors"):
+        shutil.copy(render, path / "data" / render.name)
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_home(tmp_path_factory) -> Path:
+    """A MINIDIFF_HOME whose zoo holds the quick vae, clip and ldm (trained here, in seconds)."""
+    from minidiff.pipeline import Pipeline
+
+    path = seeded(tmp_path_factory.mktemp("ldm") / "home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINIDIFF_HOME", str(path))
+        mp.setenv("MINIDIFF_BUDGET", "quick")
+        Pipeline.load(budget="quick", train=True)
+    return path
+
+
+def copy_of(trained: Path, tmp_path: Path, monkeypatch) -> Path:
+    """A copy of the trained home that a test may break, made the current MINIDIFF_HOME."""
+    path = tmp_path / "home"
+    shutil.copytree(trained, path)
+    use(path, monkeypatch)
+    return path
+
+
+def use(path: Path, monkeypatch) -> Path:
+    """Make ``path`` the MINIDIFF_HOME, with the quick budget and no smoke mode."""
+    monkeypatch.setenv("MINIDIFF_HOME", str(path))
+    monkeypatch.setenv("MINIDIFF_BUDGET", "quick")
+    monkeypatch.delenv("MINIDIFF_SMOKE", raising=False)
+    return path
