@@ -20,7 +20,7 @@ FLOORS = {  # the first part of each module's dotted name below minidiff -> its 
     "data": 2, "metrics": 2, "checkpoint": 2,  # data, metrics, checkpoints
     "train": 3, "zoo": 3, "judges": 3, "recipes": 3, "pipeline": 3,  # what trains, caches, judges, assembles
     "plot": 4, "live": 4, "checks": 4, "colab": 4, "cli": 4,  # what a notebook or a shell touches
-    "__init__": 5,  # the package's face re-exports; nothing inside the package imports it
+    "__init__": 5, "__main__": 5,  # the package's face re-exports; `python -m minidiff` runs the cli
 }  # fmt: skip
 
 
