@@ -32,7 +32,7 @@
 # samples into noise.
 #
 # **Run time:** `quick` < 1 min (CI, 2 CPU cores) · `cpu` ≤ 10 min on a 2-core laptop CPU ·
-# `gpu` ≈ 10 min on a Colab T4 (estimated, not measured).
+# `gpu` ≈ 15 min on a Colab T4 (estimated, not measured).
 #
 # **Stored outputs:** budget `cpu`, CPU x86_64 (2 cores), 7.5 min from kernel start to the last cell.
 

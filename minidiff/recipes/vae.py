@@ -27,7 +27,7 @@ HELD_OUT_EVERY = 10  # emoji i is held out when i % 10 == 0: 128 of 1,280, never
 SETTINGS = {  # per budget: preset and training length (batch 64: tiny ~0.2 s a step on 2 CPU threads)
     "quick": dict(preset="tiny", steps=40, batch_size=32, lr=2e-3),
     "cpu": dict(preset="tiny", steps=800, batch_size=64, lr=2e-3),
-    "gpu": dict(preset="small", steps=8_000, batch_size=128, lr=1e-3),
+    "gpu": dict(preset="small", steps=6_000, batch_size=128, lr=1e-3),
 }
 LOSS = dict(kl_weight=1e-4, bits=0.0, perceptual_weight=0.1)  # measured in chapter 03 and solutions/03
 
