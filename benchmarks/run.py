@@ -1,7 +1,7 @@
-"""Reproducible measurements: notebook wall times, UNet and VAE speed vs diffusers, data throughput.
+"""Reproducible measurements: notebook wall times, UNet, VAE, text-UNet speed vs diffusers, data throughput.
 
     python benchmarks/run.py                 # everything, writes benchmarks/results/latest.{json,md}
-    python benchmarks/run.py --only data     # one section: notebooks | unet | vae | data
+    python benchmarks/run.py --only data     # one section: notebooks | unet | vae | cond_unet | data
 
 Each section is measured in this one run, on this machine, so the ratios are fair.
 """
@@ -152,6 +152,22 @@ def markdown(results: dict) -> str:
             f"| ratio (minidiff / diffusers) | | {v['ratio']:.2f} |",
             "",
         ]
+    if results.get("cond_unet"):
+        c = results["cond_unet"]
+        lines += [
+            f"## Training throughput: the text UNet vs diffusers.UNet2DConditionModel ({c['resolution']})",
+            "",
+            "| model | parameters | img/s |",
+            "|---|---:|---:|",
+            f"| minidiff.unet.UNet (text) | {c['minidiff_params']:,} | {c['minidiff_img_s']:.1f} |",
+            f"| diffusers.UNet2DConditionModel | {c['diffusers_params']:,} | {c['diffusers_img_s']:.1f} |",
+            f"| minidiff, widened to base {c['minidiff_wide_base_channels']} | "
+            f"{c['minidiff_wide_params']:,} | {c['minidiff_wide_img_s']:.1f} |",
+            f"| ratio (minidiff / diffusers), same layout | | {c['ratio']:.2f} |",
+            f"| ratio (widened minidiff / diffusers), about equal parameters | | "
+            f"{c['ratio_equal_params']:.2f} |",
+            "",
+        ]
     if results.get("data"):
         lines += [
             "## Data throughput vs the training throughput it feeds",
@@ -169,11 +185,11 @@ def markdown(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["notebooks", "unet", "vae", "data"], action="append")
+    parser.add_argument("--only", choices=["notebooks", "unet", "vae", "cond_unet", "data"], action="append")
     parser.add_argument("--quick", action="store_true", help="fewer timing steps (a smoke run)")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest")
     args = parser.parse_args()
-    sections = args.only or ["notebooks", "unet", "vae", "data"]
+    sections = args.only or ["notebooks", "unet", "vae", "cond_unet", "data"]
     results = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads",
@@ -190,6 +206,10 @@ def main() -> None:
         import vae_vs_diffusers
 
         results["vae"] = vae_vs_diffusers.run(quick=args.quick)
+    if "cond_unet" in sections:
+        import cond_unet_vs_diffusers
+
+        results["cond_unet"] = cond_unet_vs_diffusers.run(quick=args.quick)
     if "data" in sections:
         results["data"] = data_section()
     args.out.parent.mkdir(parents=True, exist_ok=True)
