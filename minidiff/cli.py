@@ -149,12 +149,14 @@ def generate(args) -> None:
         raise Refused(str(err), code=2) from None
     if args.size < 1 or args.size > 4096:
         raise Refused(f"--size {args.size}: use 1 to 4096 pixels (the model draws 32)", code=2)
+    absent = missing(budget)
     try:
-        check_prompts(args.prompt, tokenizer(budget))  # before anything is loaded or trained
+        check_prompts(args.prompt)  # empty?
+        train = _consent(budget, absent, args.train)
+        if train or not absent:  # too long? Before anything is trained (without training: Pipeline.load says)
+            check_prompts(args.prompt, tokenizer(budget))
     except ValueError as err:
         raise Refused(str(err), code=2) from None
-    absent = missing(budget)
-    train = _consent(budget, absent, args.train)
     try:
         pipe = Pipeline.load(budget, train=train)
         image = pipe.generate(args.prompt, steps=args.steps, cfg=args.cfg, seed=args.seed, progress=True)[0]

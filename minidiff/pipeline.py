@@ -49,8 +49,8 @@ def check_budget(budget: str | None) -> str:
     return budget
 
 
-def check_prompts(prompts, tokenizer) -> list[str]:
-    """A prompt or a list of them, each non-empty and within the tokenizer's limit; returns the list."""
+def check_prompts(prompts, tokenizer: Tokenizer | None = None) -> list[str]:
+    """A prompt or a list of them, each non-empty and (given a tokenizer) within its limit, as a list."""
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
     if not prompts:
         raise ValueError(f"no prompts given: pass a prompt, e.g. {EXAMPLE!r}")
@@ -62,8 +62,8 @@ def check_prompts(prompts, tokenizer) -> list[str]:
         if not any(c.isalnum() for c in prompt):
             raise ValueError(f"the prompt {prompt!r} has no words: describe what to draw in words, e.g. "
                              f"{EXAMPLE!r}")  # fmt: skip
-        n = tokenizer.count(prompt)
-        if n > tokenizer.max_len:
+        n = tokenizer.count(prompt) if tokenizer is not None else 0
+        if tokenizer is not None and n > tokenizer.max_len:
             raise ValueError(f"the prompt is {n} tokens long, the limit is {tokenizer.max_len}: shorten it "
                              f"(about {tokenizer.max_len // 2} words fit), e.g. {EXAMPLE!r}")  # fmt: skip
     return prompts
