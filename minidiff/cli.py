@@ -29,10 +29,10 @@ from minidiff.settings import BUDGETS, set_threads
 
 PROG = "minidiff"
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}
-TRAIN_TIME = {
-    "quick": "about a minute",
-    "cpu": "about 15 minutes on 2 CPU cores",
-    "gpu": "about 30 minutes on a T4",
+TRAIN_TIME = {  # measured here, every part trained (vae, clip, ldm); gpu estimated
+    "quick": "about 15 seconds",
+    "cpu": "about 11 minutes on 2 CPU cores",
+    "gpu": "about 15 minutes on a T4",
 }
 
 

@@ -50,9 +50,12 @@ PRESETS = {  # UNets for 8x8 latents: two levels (8x8, 4x4), attention (and cros
     "base": dict(base_channels=128, channel_mults=(1, 2), blocks_per_level=2, attn_levels=(0, 1), heads=4),
 }  # fmt: skip
 SETTINGS = {  # per budget: UNet preset, emoji subset, training length, evaluation samples per prompt
+    # measured on 2 CPU cores: small ~0.2 s a step at batch 64; cpu trains in ~4 min (228 s here) and its
+    # samples of the 83 food names are recognised top-1 1.00 at scale 1, 0.99 at scale 3 (3 per prompt)
     "quick": dict(preset="tiny", subset="food", steps=40, batch_size=32, lr=2e-3, samples_per_prompt=1),
-    "cpu": dict(preset="small", subset="food", steps=2_000, batch_size=64, lr=1e-3, samples_per_prompt=3),
-    "gpu": dict(preset="base", subset="all", steps=20_000, batch_size=256, lr=5e-4, samples_per_prompt=1),
+    "cpu": dict(preset="small", subset="food", steps=1_000, batch_size=64, lr=1e-3, samples_per_prompt=3),
+    # not measured (no GPU at hand): ~4.6M parameters on 8x8 latents, estimated well under 10 min on a T4
+    "gpu": dict(preset="small", subset="all", steps=15_000, batch_size=256, lr=5e-4, samples_per_prompt=1),
 }
 EVAL_SEED = 1_000
 
