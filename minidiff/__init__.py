@@ -5,8 +5,10 @@ The package's floors (imports only go down; tests/test_layers_of_the_package.py 
 1. ``settings`` (budget, smoke mode, device, seeds, threads, cache folder), the maths: ``flow``, ``layers``,
    ``guidance``;
 2. models (``unet``, ``vae``, ``clip`` and its tokenizer ``text``), ``data/``, ``metrics``, ``checkpoint``;
-3. ``train``, ``zoo``, ``judges/``, ``recipes/`` (how the zoo trains the models later chapters load);
-4. what a notebook touches: ``plot``, ``live``, ``checks``, ``colab``.
+3. ``train``, ``zoo``, ``judges/``, ``recipes/`` (how the zoo trains the models later chapters load),
+   ``pipeline`` (text → image);
+4. what a notebook or a shell touches: ``plot``, ``live``, ``checks``, ``colab``, ``cli``;
+5. ``__init__`` and ``__main__`` (``python -m minidiff``).
 """
 
 from minidiff.settings import VERSION as __version__
