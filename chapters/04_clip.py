@@ -118,10 +118,11 @@ _ = plot.show_images(
 # ## 2 · A tokenizer: byte-pair encoding
 #
 # A transformer reads integers. Characters would do, but the longest course caption would then be 75
-# tokens (its letters, counted below), and attention costs the square of that. **Byte-pair encoding** (Sennrich et al. 2016; GPT-2 and
-# CLIP use it) starts from characters and repeatedly merges the most frequent adjacent pair into a new
-# token. Frequent words end up as one token, rare words as a few pieces, and nothing is ever unknown. The
-# last character of each word carries an end-of-word mark (`r</w>`), so the "a" of "a red star" and the
+# tokens (its letters, counted below), and attention costs the square of that. **Byte-pair encoding**
+# (Sennrich et al. 2016; GPT-2 and CLIP use it) starts from characters and repeatedly merges the most
+# frequent adjacent pair into a new token. Frequent words end up as one token, rare words as a few
+# pieces, and nothing is ever unknown. The last character of each word carries an end-of-word mark
+# (`r</w>`), so the "a" of "a red star" and the
 # "a" inside "star" are different tokens.
 #
 # The algorithm, on a dictionary *word (as a tuple of symbols) → how often it occurs*:
