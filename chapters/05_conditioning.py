@@ -449,8 +449,9 @@ for scale in (1.0, best):
     p, se = accuracy(held_hits[scale])
     print(f"held-out pairs, scale {scale}: {p:.3f} ± {se:.3f}")
 print(f"guidance on held-out pairs: {100 * held_gain:+.1f} ± {100 * held_sd:.1f} points")
-held_captions = [shapes.caption(objects) for objects in held_labels[:8]] + [""] * 8
-_ = plot.show_images(torch.cat([held_real[:8], held[best][:8]]), captions=held_captions, nrow=8,
+shown = min(8, len(held_labels))
+held_captions = [shapes.caption(objects) for objects in held_labels[:shown]] + [""] * shown
+_ = plot.show_images(torch.cat([held_real[:shown], held[best][:shown]]), captions=held_captions, nrow=shown,
                      title=f"held-out pairs: real (top), at scale {best} (bottom)", scale=1.3)  # fmt: skip
 
 # %% [markdown]
