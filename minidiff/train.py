@@ -134,13 +134,14 @@ class TrainConfig:
     keep_samples: int = 20_000  # most recent per-sample (t, loss) pairs kept for loss-by-t plots
     seed: int = 0
     progress: bool = True
+    time_limit: float | None = None  # seconds: stop early once training took this long (equal-time races)
 
     def __post_init__(self):
         if self.amp not in AMP:
             raise ValueError(f"amp={self.amp!r}: use one of {', '.join(AMP)}")
         if self.steps < 0 or self.batch_size < 1 or self.grad_accum < 1 or self.log_every < 1:
             raise ValueError("TrainConfig: use steps >= 0, batch_size >= 1, grad_accum >= 1, log_every >= 1")
-        clip, decay = self.grad_clip, self.ema_decay
+        clip, decay, limit = self.grad_clip, self.ema_decay, self.time_limit
         checks = [  # (is it wrong?, what to say); each written so that a NaN is wrong too
             (not 0 < self.lr < math.inf, f"lr={self.lr}: use a learning rate > 0, e.g. 1e-3"),
             (not self.weight_decay >= 0, f"weight_decay={self.weight_decay}: use >= 0"),
@@ -150,6 +151,7 @@ class TrainConfig:
             (decay is not None and not 0 <= decay < 1, f"ema_decay={decay}: use [0, 1), e.g. 0.999, or None"),
             (not self.ckpt_every >= 0, f"ckpt_every={self.ckpt_every}: use >= 0 (0: at the end only)"),
             (not self.keep_samples >= 0, f"keep_samples={self.keep_samples}: use >= 0"),
+            (limit is not None and not 0 < limit < math.inf, f"time_limit={limit}: use seconds > 0, or None"),
         ]
         if problems := [say for wrong, say in checks if wrong]:
             raise ValueError("TrainConfig: " + "; ".join(problems))
@@ -162,7 +164,7 @@ class TrainConfig:
 def _warn_if_changed(path, saved: dict | None, cfg: TrainConfig) -> None:
     if not saved:
         return
-    free = {"steps", "ckpt_path", "ckpt_every", "log_every", "progress"}  # these do not change the maths
+    free = {"steps", "ckpt_path", "ckpt_every", "log_every", "progress", "time_limit"}  # not the maths
     now = json.loads(json.dumps(asdict(cfg)))
     changed = [f"{k} {saved.get(k)} -> {v}" for k, v in now.items() if k not in free and saved.get(k) != v]
     if changed:
@@ -176,7 +178,10 @@ def train(model: nn.Module, loss_fn, data, cfg: TrainConfig, *, device=None, liv
 
     ``loss_fn`` returns (per-sample loss (B,), t (B,)), e.g. ``lambda model, x: flow.flow_loss(model, x)``.
     Continues an existing checkpoint at ``cfg.ckpt_path`` when ``resume``; leaves ``model`` in eval mode.
-    In smoke mode (``minidiff.settings``) it runs 2 steps of at most 4 images and touches no checkpoint.
+    With ``cfg.time_limit`` it stops after the step that reaches that many seconds, however many steps are
+    left: the learning rate has no decay to cut short, so the model is one trained for that long (the
+    way to compare two models at equal wall time). In smoke mode (``minidiff.settings``) it runs 2 steps
+    of at most 4 images and touches no checkpoint.
     """
     if smoke():  # make smoke: a couple of small steps prove the code runs; no checkpoint is read or written
         cfg = replace(cfg, steps=smoke_steps(cfg.steps), batch_size=min(cfg.batch_size, SMOKE_COUNT),
@@ -246,8 +251,9 @@ def train(model: nn.Module, loss_fn, data, cfg: TrainConfig, *, device=None, liv
 
     bar = tqdm(total=cfg.steps, initial=start, desc="train", disable=not cfg.progress, dynamic_ncols=True)
     done, rng_before = start, None
+    spent = cfg.time_limit is not None and wall_start >= cfg.time_limit  # a resumed run that had its time
     try:
-        for step in range(start, cfg.steps):
+        for step in range(start, start if spent else cfg.steps):
             # the RNGs before this step: a Ctrl-C halfway through saves these, so a resume redoes the step
             rng_before = rng_state(generator) if ckpt is not None else None
             if cfg.warmup:
@@ -277,11 +283,15 @@ def train(model: nn.Module, loss_fn, data, cfg: TrainConfig, *, device=None, liv
                 pending.append((done, step_loss, grad_norm.float(), torch.cat(ts) if ts else empty,
                                 torch.cat(t_losses) if t_losses else empty))  # fmt: skip
             bar.update(1)
-            if done % cfg.log_every == 0 or done == cfg.steps:
+            elapsed = wall_start + time.perf_counter() - clock  # with a resumed run's earlier time
+            out_of_time = cfg.time_limit is not None and elapsed >= cfg.time_limit
+            if done % cfg.log_every == 0 or done == cfg.steps or out_of_time:
                 flush()
                 bar.set_postfix(loss=f"{np.mean(history.losses[-cfg.log_every :]):.4f}")
                 if live is not None:
                     live.update(history)
+            if out_of_time:
+                break
             if ckpt is not None and cfg.ckpt_every and done % cfg.ckpt_every == 0 and done < cfg.steps:
                 save()
     except KeyboardInterrupt:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+import time
 
 import pytest
 import torch
@@ -405,3 +406,31 @@ def test_ema_tracks_the_analytic_average(warmup):
             torch.testing.assert_close(got, avg, rtol=1e-9, atol=1e-9, msg=f"after {n + 1} updates")
     assert ema.step == updates
     assert (avg - weights[-1]).abs().max() > 0.1  # the average lags the walk: a copy of w would fail
+
+
+def test_time_limit_stops_early_logs_the_last_step_and_a_resume_adds_nothing(tmp_path):
+    class Live:
+        last = None
+
+        def update(self, history):
+            self.last = history.steps[-1]
+
+        def close(self):
+            pass
+
+    def slow_loss(model, x):
+        time.sleep(0.02)
+        return flow_loss(model, x)
+
+    live = Live()
+    cfg = config(tmp_path, steps=10_000, time_limit=0.25, log_every=1_000, ckpt_every=0)
+    history = train(TinyFlow(), slow_loss, moons, cfg, device="cpu", live=live)
+    done = history.steps[-1]
+    assert 3 <= done < 100 and history.wall_time >= 0.25, (done, history.wall_time)
+    assert live.last == done  # the stop is logged although it is not a multiple of log_every
+    assert metadata(tmp_path / "run.safetensors")["step"] == done  # and checkpointed
+    again = train(TinyFlow(), slow_loss, moons, cfg, device="cpu")  # resumed: its time is already spent
+    assert again.steps[-1] == done
+    for bad in (0, -1.0, math.nan, math.inf):
+        with pytest.raises(ValueError, match="time_limit"):
+            TrainConfig(steps=1, batch_size=1, time_limit=bad)
