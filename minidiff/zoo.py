@@ -3,8 +3,9 @@
 ``zoo.load(recipe)`` (or ``recipe.load()``) returns the model a :class:`Recipe` describes, for the current
 budget: from the cache when it is there, else trained by ``recipe.train`` (which shows its own progress bar)
 and then cached under ``home() / "zoo"`` as ``<name>-<budget>.safetensors`` plus ``<name>-<budget>.json``
-(config and provenance). Recipes live beside the model they train (``minidiff.judges.emoji.RECIPE``); the zoo
-imports none of them. Loading checks both files and says exactly what is wrong; nothing is ever unpickled.
+(config and provenance). A chapter that trains a recipe's model itself hands it over with ``zoo.store``.
+Recipes live beside the model they train (``minidiff.judges.emoji.RECIPE``); the zoo imports none of them.
+Loading checks both files and says exactly what is wrong; nothing is ever unpickled.
 
 A cache that cannot be written (read-only disk, bad ``MINIDIFF_HOME``) never throws training away: the model
 is returned, kept for the rest of the process, and one line says where it could not be saved. Two processes
@@ -303,14 +304,47 @@ def load(recipe: Recipe, *, budget: str | None = None, retrain: bool = False, de
             why = "retraining it" if retrain else "not cached yet, training it"
             print(f"zoo: {recipe.name} ({budget}) {why} now -> {weights}")
             model, config, steps, metrics = _train(recipe, budget)
-            try:
-                _save(recipe, budget, model, config, steps, metrics)
-            except OSError as error:
-                _keep_unsaved(key, model, weights, error)
+            if not _stored(recipe, budget, model, config, steps, metrics):
                 return copy.deepcopy(model).to(device).eval()
-            _UNSAVED.pop(key, None)
         model = _checked_model(recipe, budget)
     return model.to(device).eval()
+
+
+def _stored(recipe: Recipe, budget: str, model: nn.Module, config: dict, steps: int, metrics: dict) -> bool:
+    """Save an entry; a cache that refuses the files keeps the model for this process instead (False)."""
+    weights, _ = paths(recipe, None if budget == RULER else budget)
+    key = (recipe.name, budget, str(weights.parent))
+    try:
+        _save(recipe, budget, model, config, steps, metrics)
+    except OSError as error:
+        _keep_unsaved(key, model, weights, error)
+        return False
+    _UNSAVED.pop(key, None)
+    return True
+
+
+def store(recipe: Recipe, model: nn.Module, *, config: dict, steps: int, metrics: dict,
+          budget: str | None = None) -> Path:  # fmt: skip
+    """Cache a model that a chapter trained the recipe's way (``recipe.train``'s four results), so that
+    later chapters ``load`` it instead of training it again. Checks it as ``load`` would (the config
+    builds the recipe's model with the same tensors) and returns the weights' path."""
+    recipe = _recipe(recipe)
+    budget = _budget(recipe, budget)
+    weights, meta = paths(recipe, None if budget == RULER else budget)
+    if not isinstance(config, dict):
+        raise ZooError(f"{recipe.name}: config is a {type(config).__name__}: pass the dict recipe.train "
+                       "returns")  # fmt: skip
+    fix = "pass the model, config, steps and metrics that recipe.train returned, unchanged"
+    if recipe.config_keys is not None and (unknown := sorted(set(config) - set(recipe.config_keys))):
+        raise ZooError(f"{recipe.name}: config has unknown keys {unknown}; {fix}")
+    want = _shapes_on_meta(recipe, config, meta, fix)
+    have = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if want != have:
+        diff = sorted(set(want.items()) ^ set(have.items()))[:3]
+        raise ZooError(f"{recipe.name}: this model does not fit its config (e.g. {diff}); {fix}")
+    with _turn(weights):
+        _stored(recipe, budget, copy.deepcopy(model).cpu().eval(), config, steps, metrics)
+    return weights
 
 
 def info(recipe: Recipe, *, budget: str | None = None) -> dict:

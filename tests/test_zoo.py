@@ -196,6 +196,30 @@ def test_an_unwritable_cache_keeps_the_trained_model(tiny, monkeypatch, tmp_path
     assert capsys.readouterr().err == "", "the warning is said once"
 
 
+def test_store_caches_a_model_a_chapter_trained(tiny, monkeypatch, capsys):
+    recipe, calls = tiny
+    torch.manual_seed(5)
+    mine = build({"width": 4})
+    weights = zoo.store(recipe, mine, config={"width": 4}, steps=3, metrics={"loss": 0.5}, budget="quick")
+    assert weights == zoo.paths(recipe, "quick")[0] and weights.exists()
+    loaded = zoo.load(recipe, budget="quick", device="cpu")
+    assert calls == [], "stored, so load does not train"
+    assert all(torch.equal(a, b) for a, b in zip(mine.state_dict().values(), loaded.state_dict().values()))
+    info = zoo.info(recipe, budget="quick")
+    assert (info["steps"], info["metrics"]) == (3, {"loss": 0.5})
+    with pytest.raises(zoo.ZooError, match="does not fit its config"):
+        zoo.store(recipe, build({"width": 5}), config={"width": 4}, steps=3, metrics={}, budget="quick")
+    with pytest.raises(zoo.ZooError, match="unknown keys"):
+        zoo.store(recipe, mine, config={"depth": 4}, steps=3, metrics={}, budget="quick")
+    with pytest.raises(zoo.ZooError, match="pass the dict"):
+        zoo.store(recipe, mine, config=None, steps=3, metrics={}, budget="quick")
+    monkeypatch.setenv("MINIDIFF_HOME", "/proc/self/minidiff-cache")  # unwritable: kept for the process
+    zoo.store(recipe, mine, config={"width": 4}, steps=3, metrics={}, budget="quick")
+    assert "could not save" in capsys.readouterr().err
+    kept = zoo.load(recipe, budget="quick", device="cpu")
+    assert calls == [] and torch.equal(kept[0].weight, mine[0].weight)
+
+
 SCRIPT = """
 import sys, time
 from torch import nn
