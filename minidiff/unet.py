@@ -37,8 +37,8 @@ def zero_init(module: nn.Module) -> nn.Module:
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    """Number of parameters, frozen ones included (an EMA copy, whose weights never train, counts too)."""
+    return sum(p.numel() for p in model.parameters())
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -63,6 +63,9 @@ def test_presets_parameter_counts():
     for name, (low, high) in ranges.items():
         n = count_parameters(UNet(UNetConfig(**PRESETS[name])))
         assert low <= n <= high, f"{name}: {n:,} parameters, expected {low:,.0f}..{high:,.0f}"
+    model = UNet(UNetConfig(**PRESETS["tiny"]))
+    frozen = UNet(UNetConfig(**PRESETS["tiny"])).requires_grad_(False)  # as an EMA copy is
+    assert count_parameters(frozen) == count_parameters(model) == sum(p.numel() for p in model.parameters())
 
 
 def test_cond_hook_changes_the_output():
