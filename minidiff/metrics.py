@@ -263,9 +263,12 @@ class LPIPS(nn.Module):
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Distances (B,) between image batches (B, 3, H, W) in [-1, 1] (uint8: x / 127.5 - 1); 0 means
         identical. Differentiable in the images, so it also serves as a perceptual loss."""
-        return self._distance(*_pair(a, b))
+        return self.loss(*_pair(a, b))
 
-    def _distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    def loss(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """The same distances (B,) without ``check_images``, for a training loss: early reconstructions may
+        all lie in [0, 1], which the check refuses as [0, 1]-style images. Pass float batches in [-1, 1]
+        (clamp the model's output); nothing here checks them."""
         if self.net is None:
             return _ssim_distance(a, b)
         device = next(self.net.parameters()).device
@@ -286,4 +289,4 @@ def lpips_distance(a: torch.Tensor, b: torch.Tensor, *, net: str = "alex", allow
     if key not in _LPIPS or (_LPIPS[key].net is None and backbone_file(net).is_file()):
         _LPIPS[key] = LPIPS(net, allow_download=allow_download)
     with torch.no_grad():
-        return _LPIPS[key]._distance(a, b)
+        return _LPIPS[key].loss(a, b)

@@ -207,10 +207,10 @@ def fit_scale(model: VAE, images: torch.Tensor, batch_size: int = 256) -> float:
 def perceptual_distance(lpips, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """``lpips`` (a ``minidiff.metrics.LPIPS``) between x_hat clamped to [-1, 1] and x, (B,), as a loss.
 
-    It skips ``check_images``: a batch of early reconstructions can lie in [0, 1], which the check refuses
-    as "not [-1, 1] images"; x was checked by the encoder already.
+    It uses ``LPIPS.loss``, which skips ``check_images``: a batch of early reconstructions can lie in
+    [0, 1], which the check refuses as "not [-1, 1] images"; x was checked by the encoder already.
     """
-    return lpips._distance(x_hat.clamp(-1, 1), x)
+    return lpips.loss(x_hat.clamp(-1, 1), x)
 
 
 def vae_loss(model: VAE, x: torch.Tensor, *, kl_weight: float = 1e-4, bits: float = 0.0,

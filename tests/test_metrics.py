@@ -116,6 +116,10 @@ def test_lpips_without_backbone_warns_once_and_falls_back(torch_home):
     x = a.clone().requires_grad_()
     metrics.LPIPS()(x, b).sum().backward()  # usable as a perceptual loss
     assert x.grad is not None and x.grad.abs().sum() > 0
+    bright = (a + 1) / 2  # a [0, 1] batch: forward refuses it, loss (unchecked, for training) measures it
+    with pytest.raises(ValueError, match=r"lies in \[0, 1\]"):
+        metrics.LPIPS()(bright, b)
+    assert torch.allclose(metrics.LPIPS().loss(bright, b), metrics._ssim_distance(bright, b))
 
 
 @needs_lpips

@@ -147,8 +147,8 @@ def test_loss_with_a_perceptual_distance():
     model = tiny()
     x = images(4, 16)
 
-    class Half(torch.nn.Module):  # a stand-in with the LPIPS interface: _distance(a, b) -> (B,)
-        def _distance(self, a, b):
+    class Half(torch.nn.Module):  # a stand-in with the LPIPS interface: loss(a, b) -> (B,)
+        def loss(self, a, b):
             return 0.5 * torch.ones(len(a))
 
     _, parts = vae.vae_loss(model, x, kl_weight=0.0, perceptual=Half(), perceptual_weight=2.0)
