@@ -1,12 +1,10 @@
-"""A zoo folder holding the quick vae, clip and ldm models, trained once per test session (tests of the
-pipeline and the command line share it). Helpers to copy and break it."""
+"""Helpers for tests of the pipeline and the command line: a MINIDIFF_HOME seeded with the emoji judge, a
+copy of the trained one (conftest's session fixture ``trained_home``) to break, and making one current."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
-
-import pytest
 
 from minidiff.settings import home
 
@@ -22,19 +20,6 @@ def seeded(path: Path) -> Path:
             shutil.copy(usual / "zoo" / name, path / "zoo" / name)
     for render in (usual / "data").glob("emoji-*-32px.safetensors"):
         shutil.copy(render, path / "data" / render.name)
-    return path
-
-
-@pytest.fixture(scope="session")
-def trained_home(tmp_path_factory) -> Path:
-    """A MINIDIFF_HOME whose zoo holds the quick vae, clip and ldm (trained here, in seconds)."""
-    from minidiff.pipeline import Pipeline
-
-    path = seeded(tmp_path_factory.mktemp("ldm") / "home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MINIDIFF_HOME", str(path))
-        mp.setenv("MINIDIFF_BUDGET", "quick")
-        Pipeline.load(budget="quick", train=True)
     return path
 
 

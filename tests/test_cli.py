@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from ldm_home import copy_of, seeded, trained_home, use  # noqa: F401 (trained_home is a fixture)
+from ldm_home import copy_of, seeded, use
 from PIL import Image
 
 from minidiff import cli
@@ -30,7 +30,7 @@ def refused(capsys, *argv: str, code: int) -> str:
 
 
 @pytest.fixture
-def home(trained_home, monkeypatch):  # noqa: F811
+def home(trained_home, monkeypatch):
     return use(trained_home, monkeypatch)
 
 

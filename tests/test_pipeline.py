@@ -9,7 +9,7 @@ import re
 import shutil
 
 import pytest
-from ldm_home import copy_of, seeded, trained_home, use  # noqa: F401 (trained_home is a fixture)
+from ldm_home import copy_of, seeded, use
 from PIL import Image
 
 from minidiff import zoo
@@ -18,7 +18,7 @@ from minidiff.recipes import ldm
 
 
 @pytest.fixture
-def pipe(trained_home, monkeypatch):  # noqa: F811
+def pipe(trained_home, monkeypatch):
     use(trained_home, monkeypatch)
     return Pipeline.load(budget="quick")
 
@@ -98,7 +98,7 @@ def test_bad_sampler_settings_are_refused(pipe, kwargs, message):
         pipe.generate("red apple", **kwargs)
 
 
-def test_a_corrupt_model_file_is_named_with_the_fix(trained_home, tmp_path, monkeypatch):  # noqa: F811
+def test_a_corrupt_model_file_is_named_with_the_fix(trained_home, tmp_path, monkeypatch):
     home = copy_of(trained_home, tmp_path, monkeypatch)
     weights = home / "zoo" / "ldm-quick.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])
@@ -109,7 +109,7 @@ def test_a_corrupt_model_file_is_named_with_the_fix(trained_home, tmp_path, monk
     assert "Delete" in message and "--train" in message and "\n" not in message
 
 
-def test_a_foreign_model_file_is_named_with_the_fix(trained_home, tmp_path, monkeypatch):  # noqa: F811
+def test_a_foreign_model_file_is_named_with_the_fix(trained_home, tmp_path, monkeypatch):
     home = copy_of(trained_home, tmp_path, monkeypatch)
     meta = home / "zoo" / "ldm-quick.json"
     for suffix in (".json", ".safetensors"):  # the vae's files under the ldm's names
@@ -119,7 +119,7 @@ def test_a_foreign_model_file_is_named_with_the_fix(trained_home, tmp_path, monk
     assert str(meta) in str(err.value) and "--train" in str(err.value)
 
 
-def test_a_unet_trained_on_another_vae_is_refused(trained_home, tmp_path, monkeypatch):  # noqa: F811
+def test_a_unet_trained_on_another_vae_is_refused(trained_home, tmp_path, monkeypatch):
     home = copy_of(trained_home, tmp_path, monkeypatch)
     meta = home / "zoo" / "ldm-quick.json"
     info = json.loads(meta.read_text())
@@ -131,7 +131,7 @@ def test_a_unet_trained_on_another_vae_is_refused(trained_home, tmp_path, monkey
         Pipeline.load(budget="quick")
 
 
-def test_the_zoo_stores_recognition_against_chance_and_real_emoji(trained_home, monkeypatch):  # noqa: F811
+def test_the_zoo_stores_recognition_against_chance_and_real_emoji(trained_home, monkeypatch):
     use(trained_home, monkeypatch)
     metrics = zoo.info(ldm.RECIPE, budget="quick")["metrics"]
     assert metrics["emoji"] == 83 and metrics["judge_classes"] == 1280
