@@ -60,7 +60,7 @@ import torch
 from torch import nn
 
 import minidiff
-from minidiff import checks, pick, plot
+from minidiff import checks, count, pick, plot
 from minidiff.data import toy2d
 
 minidiff.seed_everything(0)
@@ -240,11 +240,11 @@ checks.check_flow_loss(my_loss)
 # Each step: draw a batch of data, fresh noise and a uniform $t \sim U[0, 1]$ per example, then the four
 # lines every PyTorch loop has. One extra line lowers the learning rate linearly to 0 over the run: the
 # last updates are tiny, so the weights we keep settle instead of jittering around the minimum (section 9
-# shows the other cure, averaging the weights). The sizes come from `pick`, so the CI run is tiny; at the
-# `cpu` budget, 3,000 steps of 512 points take well under a minute.
+# shows the other cure, averaging the weights). The number of steps comes from `count` (chapter 00), so
+# the CI run is tiny; at the `cpu` budget, 3,000 steps of 512 points take well under a minute.
 
 # %% tags=["nbval-ignore-output"]
-scratch_steps = pick(quick=100, cpu=3_000, gpu=3_000)
+scratch_steps = count(quick=100, cpu=3_000, gpu=3_000)
 optimizer = torch.optim.AdamW(scratch_model.parameters(), lr=2e-3)
 schedule = torch.optim.lr_scheduler.LinearLR(optimizer, 1.0, 0.0, total_iters=scratch_steps)  # lr: 2e-3 → 0
 scratch_losses, start = [], time.perf_counter()
@@ -353,7 +353,7 @@ plt.show()
 from minidiff import flow, live, metrics
 from minidiff.train import TrainConfig, train
 
-train_steps = pick(quick=150, cpu=3_000, gpu=6_000)
+train_steps = count(quick=150, cpu=3_000, gpu=6_000)
 cfg = TrainConfig(steps=train_steps, batch_size=1024, lr=1e-3, ema_decay=0.999, log_every=25)
 minidiff.seed_everything(0)
 model = VelocityMLP()
@@ -436,8 +436,8 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 n_eval = pick(quick=500, cpu=4_000, gpu=4_000)  # points per draw
-n_draws = pick(quick=4, cpu=24, gpu=24)  # data-vs-data pairs for the baseline
-n_model_draws = pick(quick=2, cpu=5, gpu=5)  # draws (noise + data) each model is judged on
+n_draws = count(quick=4, cpu=24, gpu=24)  # data-vs-data pairs for the baseline
+n_model_draws = count(quick=2, cpu=5, gpu=5)  # draws (noise + data) each model is judged on
 
 
 def eval_draw(seed):

@@ -57,7 +57,7 @@ import torch
 from torch import nn
 
 import minidiff
-from minidiff import flow, metrics, pick, plot
+from minidiff import count, flow, metrics, pick, plot
 from minidiff.data import toy2d
 from minidiff.train import TrainConfig, train
 
@@ -104,11 +104,11 @@ class VelocityMLP(nn.Module):
 
 
 # %%
-train_steps = pick(quick=60, cpu=2_000, gpu=2_000)
-n_seeds = pick(quick=2, cpu=3, gpu=5)  # training seeds per variant
+train_steps = count(quick=60, cpu=2_000, gpu=2_000)
+n_seeds = count(quick=2, cpu=3, gpu=5)  # training seeds per variant
 n_eval = pick(quick=400, cpu=3_000, gpu=3_000)  # points per judging draw
-n_pairs = pick(quick=3, cpu=20, gpu=20)  # data-vs-data pairs for each baseline
-n_judge = pick(quick=1, cpu=3, gpu=3)  # judging draws per model (their median is kept)
+n_pairs = count(quick=3, cpu=20, gpu=20)  # data-vs-data pairs for each baseline
+n_judge = count(quick=1, cpu=3, gpu=3)  # judging draws per model (their median is kept)
 
 
 def train_toy(name="moons", seed=0, **loss_kwargs):
