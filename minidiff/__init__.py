@@ -4,7 +4,8 @@ The package's floors (imports only go down; tests/test_layers_of_the_package.py 
 
 1. ``settings`` (budget, smoke mode, device, seeds, threads, cache folder), the maths: ``flow``, ``layers``,
    ``guidance``;
-2. models (``unet``, ``vae``, ``clip`` and its tokenizer ``text``), ``data/``, ``metrics``, ``checkpoint``;
+2. models (``unet``, ``dit``, ``vae``, ``clip`` and its tokenizer ``text``), ``data/``, ``metrics``,
+   ``checkpoint``;
 3. ``train``, ``zoo``, ``judges/``, ``recipes/`` (how the zoo trains the models later chapters load),
    ``pipeline`` (text → image);
 4. what a notebook or a shell touches: ``plot``, ``live``, ``checks``, ``colab``, ``cli``;

@@ -9,6 +9,7 @@ A chapter calls them as ``checks.check_<thing>``; ``checks.core`` holds what the
 
 from minidiff.checks.clip import check_bpe, check_clip_loss, check_image_encoder, check_text_encoder
 from minidiff.checks.core import NotWrittenYet
+from minidiff.checks.dit import check_dit, check_dit_block, check_final_layer
 from minidiff.checks.flow import (
     check_euler,
     check_flow_loss,
@@ -18,6 +19,7 @@ from minidiff.checks.flow import (
     check_velocity,
 )
 from minidiff.checks.guidance import check_cross_attn_block, check_drop_condition, check_guided
+from minidiff.checks.pipeline import check_text_to_image
 from minidiff.checks.unet import (
     check_attention,
     check_attn_block,
@@ -58,4 +60,8 @@ __all__ = [
     "check_text_encoder",
     "check_image_encoder",
     "check_clip_loss",
+    "check_text_to_image",
+    "check_dit_block",
+    "check_final_layer",
+    "check_dit",
 ]
