@@ -10,23 +10,22 @@ attention levels (cross-attention blocks in diffusers), the pooled text added to
 reported: diffusers' transformer blocks add a GEGLU feed-forward layer and in/out projections that our
 attention blocks do not have, so it holds more parameters at the same layout; a third model, ours widened
 until its parameter count is nearest diffusers', measures at about equal parameters too. A training step is
-forward + v-loss + backward + AdamW; the models' steps are interleaved after warm-up, img/s is batch size
-over the median step time. Nothing is downloaded: diffusers builds a random model from its config.
+forward + v-loss + backward + AdamW, timed by ``throughput.images_per_second`` (interleaved after warm-up,
+median). Nothing is downloaded: diffusers builds a random model from its config.
 """
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import time
 from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
+from throughput import images_per_second, main, repeats, table, training_step
 
 from minidiff.recipes.ldm import PRESETS
 from minidiff.unet import UNet, UNetConfig, count_parameters
 
+TITLE = "Training throughput: the text UNet vs diffusers.UNet2DConditionModel"
 TEXT = dict(cond_dim=96, context_dim=96, tokens=32, real_tokens=8)  # the cpu budget's CLIP ("small" preset)
 
 
@@ -76,20 +75,8 @@ def _widened(cfg: UNetConfig, target: int) -> UNetConfig:
     return replace(cfg, base_channels=min(sizes, key=lambda base: abs(sizes[base] - target)))
 
 
-def _train_step(model, optimizer, x, noise, t, text) -> float:
-    """One timed training step on a fixed batch; returns seconds."""
-    start = time.perf_counter()
-    xt = t[:, None, None, None] * x + (1 - t[:, None, None, None]) * noise  # t = 0 noise, t = 1 data
-    loss = F.mse_loss(model(xt, t, **text), x - noise)  # v-loss
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return time.perf_counter() - start
-
-
 def run(quick: bool = False, preset: str = "small", batch_size: int = 64, size: int = 8) -> dict:
     """Measure both models in this one run; returns parameter counts, img/s and the ratio (ours / theirs)."""
-    warmup, steps = (1, 4) if quick else (3, 20)
     cfg = UNetConfig(
         **PRESETS[preset], in_channels=4, cond_dim=TEXT["cond_dim"], context_dim=TEXT["context_dim"]
     )
@@ -97,7 +84,6 @@ def run(quick: bool = False, preset: str = "small", batch_size: int = 64, size: 
     models = {"minidiff": UNet(cfg), "diffusers": _DiffusersAdapter(diffusers_unet(cfg, size))}
     models["minidiff_wide"] = UNet(_widened(cfg, count_parameters(models["diffusers"])))
     params = {name: count_parameters(model) for name, model in models.items()}
-    optimizers = {name: torch.optim.AdamW(model.parameters(), lr=1e-4) for name, model in models.items()}
     g = torch.Generator().manual_seed(0)
     x = torch.randn(batch_size, cfg.in_channels, size, size, generator=g)  # scaled latents: std ~1
     noise = torch.randn(x.shape, generator=g)
@@ -106,15 +92,11 @@ def run(quick: bool = False, preset: str = "small", batch_size: int = 64, size: 
     text = {"cond": torch.randn(batch_size, TEXT["cond_dim"], generator=g),
             "context": torch.randn(batch_size, TEXT["tokens"], TEXT["context_dim"], generator=g),
             "context_mask": mask}  # fmt: skip
-
-    times: dict[str, list[float]] = {name: [] for name in models}
-    for step in range(warmup + steps):
-        order = list(models) if step % 2 == 0 else list(reversed(models))  # alternate who goes first
-        for name in order:
-            seconds = _train_step(models[name], optimizers[name], x, noise, t, text)
-            if step >= warmup:
-                times[name].append(seconds)
-    img_s = {name: batch_size / statistics.median(seconds) for name, seconds in times.items()}
+    xt = t[:, None, None, None] * x + (1 - t[:, None, None, None]) * noise  # t = 0 noise, t = 1 data
+    v_loss = lambda model: F.mse_loss(model(xt, t, **text), x - noise)  # noqa: E731
+    img_s = images_per_second(
+        {name: training_step(m, v_loss) for name, m in models.items()}, batch_size, quick
+    )
     return {
         "minidiff_params": params["minidiff"],
         "diffusers_params": params["diffusers"],
@@ -128,38 +110,24 @@ def run(quick: bool = False, preset: str = "small", batch_size: int = 64, size: 
         "preset": preset,
         "batch_size": batch_size,
         "resolution": f"{size}x{size}x{cfg.in_channels} latents, {TEXT['tokens']} text tokens",
-        "steps": steps,
+        "steps": repeats(quick),
+        "preset_of": "recipes.ldm",
         "threads": torch.get_num_threads(),
     }
 
 
-def markdown(result: dict) -> str:
-    return "\n".join(
-        [
-            f"Training throughput, recipes.ldm preset {result['preset']!r}, {result['resolution']}, batch "
-            f"{result['batch_size']}, {result['threads']} torch threads, median of {result['steps']} steps",
-            "",
-            "| model | parameters | img/s |",
-            "|---|---:|---:|",
-            f"| minidiff.unet.UNet (text) | {result['minidiff_params']:,} | {result['minidiff_img_s']:.1f} |",
-            f"| diffusers.UNet2DConditionModel | {result['diffusers_params']:,} | "
-            f"{result['diffusers_img_s']:.1f} |",
-            f"| minidiff.unet.UNet (text), widened to base {result['minidiff_wide_base_channels']} | "
-            f"{result['minidiff_wide_params']:,} | {result['minidiff_wide_img_s']:.1f} |",
-            f"| ratio (minidiff / diffusers), same layout | | {result['ratio']:.2f} |",
-            f"| ratio (widened minidiff / diffusers), about equal parameters | | "
-            f"{result['ratio_equal_params']:.2f} |",
-        ]
-    )
+def lines(result: dict) -> list[str]:
+    """The result as a markdown table."""
+    rows = [
+        ("minidiff.unet.UNet (text)", result["minidiff_params"], result["minidiff_img_s"]),
+        ("diffusers.UNet2DConditionModel", result["diffusers_params"], result["diffusers_img_s"]),
+        (f"minidiff.unet.UNet (text), widened to base {result['minidiff_wide_base_channels']}",
+         result["minidiff_wide_params"], result["minidiff_wide_img_s"]),
+    ]  # fmt: skip
+    return table(rows, [("ratio (minidiff / diffusers), same layout", result["ratio"]),
+                        ("ratio (widened minidiff / diffusers), about equal parameters",
+                         result["ratio_equal_params"])])  # fmt: skip
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="few steps (a smoke run)")
-    parser.add_argument("--preset", default="small", choices=sorted(PRESETS))
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(markdown(run(quick=args.quick, preset=args.preset, batch_size=args.batch_size)))
+    main(__doc__, run, lines, PRESETS, batch_size=64)

@@ -1,7 +1,7 @@
-"""Reproducible measurements: notebook wall times, UNet, VAE, text-UNet speed vs diffusers, data throughput.
+"""Reproducible measurements: notebook wall times, UNet, VAE, text-UNet, DiT speed vs diffusers, data speed.
 
     python benchmarks/run.py                 # everything, writes benchmarks/results/latest.{json,md}
-    python benchmarks/run.py --only data     # one section: notebooks | unet | vae | cond_unet | data
+    python benchmarks/run.py --only data     # one section: notebooks | unet | vae | cond_unet | dit | data
 
 Each section is measured in this one run, on this machine, so the ratios are fair.
 """
@@ -9,6 +9,7 @@ Each section is measured in this one run, on this machine, so the ratios are fai
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -122,52 +123,31 @@ def _toy_mlp() -> torch.nn.Module:
     return MLP()
 
 
+COMPARED = {
+    "unet": "unet_vs_diffusers",
+    "vae": "vae_vs_diffusers",
+    "cond_unet": "cond_unet_vs_diffusers",
+    "dit": "dit_vs_diffusers",
+}
+
+
+def _modules(results: dict) -> dict:
+    """The *_vs_diffusers scripts whose sections ``results`` holds, imported."""
+    return {
+        section: importlib.import_module(name) for section, name in COMPARED.items() if results.get(section)
+    }
+
+
 def markdown(results: dict) -> str:
     lines = [f"# Benchmarks ({results['machine']})", ""]
     if results.get("notebooks"):
         lines += ["## Notebooks, quick budget", "", "| notebook | wall time (s) |", "|---|---:|"]
         lines += [f"| {r['notebook']} | {r['seconds']} |" for r in results["notebooks"]]
         lines.append("")
-    if results.get("unet"):
-        u = results["unet"]
-        lines += [
-            "## Training throughput: minidiff.unet vs diffusers.UNet2DModel (32x32x3)",
-            "",
-            "| model | parameters | img/s |",
-            "|---|---:|---:|",
-            f"| minidiff.unet.UNet | {u['minidiff_params']:,} | {u['minidiff_img_s']:.1f} |",
-            f"| diffusers.UNet2DModel | {u['diffusers_params']:,} | {u['diffusers_img_s']:.1f} |",
-            f"| ratio (minidiff / diffusers) | | {u['ratio']:.2f} |",
-            "",
-        ]
-    if results.get("vae"):
-        v = results["vae"]
-        lines += [
-            f"## Training throughput: minidiff.vae vs diffusers.AutoencoderKL ({v['resolution']})",
-            "",
-            "| model | parameters | img/s |",
-            "|---|---:|---:|",
-            f"| minidiff.vae.VAE | {v['minidiff_params']:,} | {v['minidiff_img_s']:.1f} |",
-            f"| diffusers.AutoencoderKL | {v['diffusers_params']:,} | {v['diffusers_img_s']:.1f} |",
-            f"| ratio (minidiff / diffusers) | | {v['ratio']:.2f} |",
-            "",
-        ]
-    if results.get("cond_unet"):
-        c = results["cond_unet"]
-        lines += [
-            f"## Training throughput: the text UNet vs diffusers.UNet2DConditionModel ({c['resolution']})",
-            "",
-            "| model | parameters | img/s |",
-            "|---|---:|---:|",
-            f"| minidiff.unet.UNet (text) | {c['minidiff_params']:,} | {c['minidiff_img_s']:.1f} |",
-            f"| diffusers.UNet2DConditionModel | {c['diffusers_params']:,} | {c['diffusers_img_s']:.1f} |",
-            f"| minidiff, widened to base {c['minidiff_wide_base_channels']} | "
-            f"{c['minidiff_wide_params']:,} | {c['minidiff_wide_img_s']:.1f} |",
-            f"| ratio (minidiff / diffusers), same layout | | {c['ratio']:.2f} |",
-            f"| ratio (widened minidiff / diffusers), about equal parameters | | "
-            f"{c['ratio_equal_params']:.2f} |",
-            "",
-        ]
+    for section, module in _modules(results).items():
+        result = results[section]
+        resolution = f" ({result['resolution']})"
+        lines += [f"## {module.TITLE}{resolution}", "", *module.lines(result), ""]
     if results.get("data"):
         lines += [
             "## Data throughput vs the training throughput it feeds",
@@ -185,11 +165,11 @@ def markdown(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["notebooks", "unet", "vae", "cond_unet", "data"], action="append")
+    parser.add_argument("--only", choices=["notebooks", *COMPARED, "data"], action="append")
     parser.add_argument("--quick", action="store_true", help="fewer timing steps (a smoke run)")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest")
     args = parser.parse_args()
-    sections = args.only or ["notebooks", "unet", "vae", "cond_unet", "data"]
+    sections = args.only or ["notebooks", *COMPARED, "data"]
     results = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads",
@@ -198,18 +178,9 @@ def main() -> None:
     if "notebooks" in sections:
         paths = sorted((ROOT / "chapters").glob("*.ipynb")) + sorted((ROOT / "solutions").glob("*.ipynb"))
         results["notebooks"] = notebook_times(paths)
-    if "unet" in sections:
-        import unet_vs_diffusers
-
-        results["unet"] = unet_vs_diffusers.run(quick=args.quick)
-    if "vae" in sections:
-        import vae_vs_diffusers
-
-        results["vae"] = vae_vs_diffusers.run(quick=args.quick)
-    if "cond_unet" in sections:
-        import cond_unet_vs_diffusers
-
-        results["cond_unet"] = cond_unet_vs_diffusers.run(quick=args.quick)
+    for section, name in COMPARED.items():
+        if section in sections:
+            results[section] = importlib.import_module(name).run(quick=args.quick)
     if "data" in sections:
         results["data"] = data_section()
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -5,21 +5,19 @@
 
 Both models get the same widths, levels, blocks per level, attention levels and heads (parameter counts
 within 5 %, both reported). A training step is forward + MSE flow-matching loss + backward + AdamW step.
-The two models' steps are interleaved (alternating which goes first) after warm-up steps, so load from
-other processes hits both alike; img/s is batch size / median step time. Nothing is downloaded:
-diffusers builds a randomly initialised model from its config.
+The steps are timed by ``throughput.images_per_second`` (interleaved after warm-up, median). Nothing is
+downloaded: diffusers builds a randomly initialised model from its config.
 """
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import time
-
 import torch
 import torch.nn.functional as F
+from throughput import images_per_second, main, repeats, table, training_step
 
 from minidiff.unet import PRESETS, UNet, UNetConfig, count_parameters
+
+TITLE = "Training throughput: minidiff.unet vs diffusers.UNet2DModel"
 
 
 def diffusers_unet(cfg: UNetConfig, size: int = 32) -> torch.nn.Module:
@@ -55,40 +53,23 @@ class _DiffusersAdapter(torch.nn.Module):
         return self.model(xt, t * 1000).sample
 
 
-def _train_step(model, optimizer, x, noise, t) -> float:
-    """One timed training step on a fixed batch; returns seconds."""
-    start = time.perf_counter()
-    xt = t[:, None, None, None] * x + (1 - t[:, None, None, None]) * noise  # t = 0 noise, t = 1 data
-    loss = F.mse_loss(model(xt, t), x - noise)  # v-loss
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return time.perf_counter() - start
-
-
 def run(quick: bool = False, preset: str = "small", batch_size: int = 32, size: int = 32) -> dict:
     """Measure both models in this one run; returns parameter counts, img/s and the ratio (ours / theirs)."""
-    warmup, steps = (1, 4) if quick else (3, 20)
     cfg = UNetConfig(**PRESETS[preset])
     torch.manual_seed(0)
     models = {"minidiff": UNet(cfg), "diffusers": _DiffusersAdapter(diffusers_unet(cfg, size))}
     params = {name: count_parameters(model) for name, model in models.items()}
     if abs(params["diffusers"] / params["minidiff"] - 1) > 0.05:
         raise ValueError(f"configurations not matched: {params} differ by more than 5 %")
-    optimizers = {name: torch.optim.AdamW(model.parameters(), lr=1e-4) for name, model in models.items()}
     generator = torch.Generator().manual_seed(0)
     x = torch.rand(batch_size, cfg.in_channels, size, size, generator=generator) * 2 - 1
     noise = torch.randn(x.shape, generator=generator)
     t = torch.rand(batch_size, generator=generator)
-
-    times: dict[str, list[float]] = {name: [] for name in models}
-    for step in range(warmup + steps):
-        order = list(models) if step % 2 == 0 else list(reversed(models))  # alternate who goes first
-        for name in order:
-            seconds = _train_step(models[name], optimizers[name], x, noise, t)
-            if step >= warmup:
-                times[name].append(seconds)
-    img_s = {name: batch_size / statistics.median(seconds) for name, seconds in times.items()}
+    xt = t[:, None, None, None] * x + (1 - t[:, None, None, None]) * noise  # t = 0 noise, t = 1 data
+    v_loss = lambda model: F.mse_loss(model(xt, t), x - noise)  # noqa: E731
+    img_s = images_per_second(
+        {name: training_step(m, v_loss) for name, m in models.items()}, batch_size, quick
+    )
     return {
         "minidiff_params": params["minidiff"],
         "diffusers_params": params["diffusers"],
@@ -98,33 +79,17 @@ def run(quick: bool = False, preset: str = "small", batch_size: int = 32, size: 
         "preset": preset,
         "batch_size": batch_size,
         "resolution": f"{size}x{size}x{cfg.in_channels}",
-        "steps": steps,
+        "steps": repeats(quick),
         "threads": torch.get_num_threads(),
     }
 
 
-def markdown(result: dict) -> str:
-    return "\n".join(
-        [
-            f"Training throughput, preset {result['preset']!r}, {result['resolution']}, batch "
-            f"{result['batch_size']}, {result['threads']} torch threads, median of {result['steps']} steps",
-            "",
-            "| model | parameters | img/s |",
-            "|---|---:|---:|",
-            f"| minidiff.unet.UNet | {result['minidiff_params']:,} | {result['minidiff_img_s']:.1f} |",
-            f"| diffusers.UNet2DModel | {result['diffusers_params']:,} | {result['diffusers_img_s']:.1f} |",
-            f"| ratio (minidiff / diffusers) | | {result['ratio']:.2f} |",
-        ]
-    )
+def lines(result: dict) -> list[str]:
+    """The result as a markdown table."""
+    rows = [("minidiff.unet.UNet", result["minidiff_params"], result["minidiff_img_s"]),
+            ("diffusers.UNet2DModel", result["diffusers_params"], result["diffusers_img_s"])]  # fmt: skip
+    return table(rows, [("ratio (minidiff / diffusers)", result["ratio"])])
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="few steps (a smoke run)")
-    parser.add_argument("--preset", default="small", choices=sorted(PRESETS))
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(markdown(run(quick=args.quick, preset=args.preset, batch_size=args.batch_size)))
+    main(__doc__, run, lines, PRESETS, batch_size=32)

@@ -7,20 +7,20 @@ Both autoencoders get the same widths, levels, blocks per level (the decoder one
 mid-block ResBlock → attention → ResBlock, GroupNorm groups and 4 latent channels (parameter counts
 within 5 %, both reported; diffusers' 1x1 quant convs are switched off where its version allows). A
 training step is forward with a reparameterised sample + MSE + 1e-4 × KL + backward + AdamW step (no
-perceptual term, in neither). Steps are interleaved (alternating which goes first) after warm-up, so load
-from other processes hits both alike; img/s is batch size / median step time. Nothing is downloaded.
+perceptual term, in neither), timed by ``throughput.images_per_second`` (interleaved after warm-up,
+median). Nothing is downloaded.
 """
 
 from __future__ import annotations
 
-import argparse
 import inspect
-import statistics
-import time
 
 import torch
+from throughput import images_per_second, main, repeats, table, training_step
 
 from minidiff.vae import PRESETS, VAE, VAEConfig, count_parameters, kl_per_channel
+
+TITLE = "Training throughput: minidiff.vae vs diffusers.AutoencoderKL"
 
 
 def diffusers_vae(cfg: VAEConfig) -> torch.nn.Module:
@@ -56,18 +56,8 @@ def _theirs(model, x: torch.Tensor) -> torch.Tensor:
     return (x_hat - x).square().mean() + 1e-4 * posterior.kl().mean()  # kl() sums over C, H, W
 
 
-def _train_step(model, loss_fn, optimizer, x) -> float:
-    start = time.perf_counter()
-    loss = loss_fn(model, x)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return time.perf_counter() - start
-
-
 def run(quick: bool = False, preset: str = "small", batch_size: int = 64, size: int = 32) -> dict:
     """Measure both models in this one run; returns parameter counts, img/s and the ratio (ours / theirs)."""
-    warmup, steps = (1, 4) if quick else (3, 20)
     cfg = VAEConfig(**PRESETS[preset])
     torch.manual_seed(0)
     models = {"minidiff": VAE(cfg), "diffusers": diffusers_vae(cfg)}
@@ -75,17 +65,11 @@ def run(quick: bool = False, preset: str = "small", batch_size: int = 64, size: 
     params = {name: count_parameters(model) for name, model in models.items()}
     if abs(params["diffusers"] / params["minidiff"] - 1) > 0.05:
         raise ValueError(f"configurations not matched: {params} differ by more than 5 %")
-    optimizers = {name: torch.optim.AdamW(model.parameters(), lr=1e-4) for name, model in models.items()}
     x = torch.rand(batch_size, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
-
-    times: dict[str, list[float]] = {name: [] for name in models}
-    for step in range(warmup + steps):
-        order = list(models) if step % 2 == 0 else list(reversed(models))  # alternate who goes first
-        for name in order:
-            seconds = _train_step(models[name], losses[name], optimizers[name], x)
-            if step >= warmup:
-                times[name].append(seconds)
-    img_s = {name: batch_size / statistics.median(seconds) for name, seconds in times.items()}
+    steps = {
+        name: training_step(model, lambda m, loss=losses[name]: loss(m, x)) for name, model in models.items()
+    }
+    img_s = images_per_second(steps, batch_size, quick)
     return {
         "minidiff_params": params["minidiff"],
         "diffusers_params": params["diffusers"],
@@ -95,33 +79,17 @@ def run(quick: bool = False, preset: str = "small", batch_size: int = 64, size: 
         "preset": preset,
         "batch_size": batch_size,
         "resolution": f"{size}x{size}x3 -> {cfg.latent_channels}x{size // cfg.factor}x{size // cfg.factor}",
-        "steps": steps,
+        "steps": repeats(quick),
         "threads": torch.get_num_threads(),
     }
 
 
-def markdown(result: dict) -> str:
-    return "\n".join(
-        [
-            f"Training throughput, preset {result['preset']!r}, {result['resolution']}, batch "
-            f"{result['batch_size']}, {result['threads']} torch threads, median of {result['steps']} steps",
-            "",
-            "| model | parameters | img/s |",
-            "|---|---:|---:|",
-            f"| minidiff.vae.VAE | {result['minidiff_params']:,} | {result['minidiff_img_s']:.1f} |",
-            f"| diffusers.AutoencoderKL | {result['diffusers_params']:,} | {result['diffusers_img_s']:.1f} |",
-            f"| ratio (minidiff / diffusers) | | {result['ratio']:.2f} |",
-        ]
-    )
+def lines(result: dict) -> list[str]:
+    """The result as a markdown table."""
+    rows = [("minidiff.vae.VAE", result["minidiff_params"], result["minidiff_img_s"]),
+            ("diffusers.AutoencoderKL", result["diffusers_params"], result["diffusers_img_s"])]  # fmt: skip
+    return table(rows, [("ratio (minidiff / diffusers)", result["ratio"])])
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="few steps (a smoke run)")
-    parser.add_argument("--preset", default="small", choices=sorted(PRESETS))
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(markdown(run(quick=args.quick, preset=args.preset, batch_size=args.batch_size)))
+    main(__doc__, run, lines, PRESETS, batch_size=64)
