@@ -26,6 +26,7 @@ from minidiff.clip import CLIP
 from minidiff.data import emoji
 from minidiff.guidance import drop_condition, guided
 from minidiff.judges import emoji as judge
+from minidiff.metrics import psnr
 from minidiff.recipes import clip as clip_recipe
 from minidiff.recipes import vae as vae_recipe
 from minidiff.recipes.clip import mean_std
@@ -50,10 +51,11 @@ PRESETS = {  # UNets for 8x8 latents: two levels (8x8, 4x4), attention (and cros
     "base": dict(base_channels=128, channel_mults=(1, 2), blocks_per_level=2, attn_levels=(0, 1), heads=4),
 }  # fmt: skip
 SETTINGS = {  # per budget: UNet preset, emoji subset, training length, evaluation samples per prompt
-    # measured on 2 CPU cores: small ~0.2 s a step at batch 64; cpu trains in ~4 min (228 s here) and its
-    # samples of the 83 food names are recognised top-1 1.00 at scale 1, 0.99 at scale 3 (3 per prompt)
+    # measured on 2 CPU cores: small ~0.2 s a step at batch 64; at 700 steps (and at 1,000) the samples of
+    # the 83 food names were recognised top-1 1.00 at scale 1, 0.99 at scale 3 (3 per prompt); cpu trains
+    # 600 steps (~2 min), which chapter 06 doubles by training a pixel model for as long
     "quick": dict(preset="tiny", subset="food", steps=40, batch_size=32, lr=2e-3, samples_per_prompt=1),
-    "cpu": dict(preset="small", subset="food", steps=1_000, batch_size=64, lr=1e-3, samples_per_prompt=3),
+    "cpu": dict(preset="small", subset="food", steps=600, batch_size=64, lr=1e-3, samples_per_prompt=3),
     # not measured (no GPU at hand): ~4.6M parameters on 8x8 latents, estimated well under 10 min on a T4
     "gpu": dict(preset="small", subset="all", steps=15_000, batch_size=256, lr=5e-4, samples_per_prompt=1),
 }
@@ -192,6 +194,15 @@ def recognition(images: torch.Tensor, targets: torch.Tensor, model=None) -> dict
     return out
 
 
+def fidelity(images: torch.Tensor, targets: torch.Tensor) -> tuple[float, float]:
+    """PSNR (dB) of each image (B, 3, 32, 32) in [-1, 1] against the real emoji of its prompt (``targets``:
+    indices into ``emoji.load()``), as 0-255 pixels: its mean and standard error. With one picture per
+    name, how close a sample comes to the picture the model learned."""
+    real, _ = emoji.load(SIZE)
+    values = psnr(vae_recipe.pixels(images), vae_recipe.pixels(real[targets]))
+    return values.mean().item(), (values.std() / len(values) ** 0.5).item() if len(values) > 1 else 0.0
+
+
 def evaluate(unet: UNet, vae: VAE, clip: CLIP, keep: list[int], samples_per_prompt: int = 1,
              scales=(1.0, GUIDANCE), steps: int = SAMPLE_STEPS) -> dict:  # fmt: skip
     """The zoo's metrics: recognition of samples of the emoji names in ``keep`` at each guidance scale, of
@@ -223,16 +234,21 @@ def evaluate(unet: UNet, vae: VAE, clip: CLIP, keep: list[int], samples_per_prom
     return out
 
 
-def train(budget: str) -> tuple[UNet, dict, int, dict]:
-    """The zoo recipe: returns (EMA model, config, steps, metrics)."""
+def train(budget: str, live=None) -> tuple[UNet, dict, int, dict]:
+    """The zoo recipe: returns (EMA model on the CPU, config, steps, metrics); ``live`` plots the loss.
+
+    Chapter 06 calls it itself and hands the result to ``zoo.store``. ``metrics["train_seconds"]`` counts
+    the encoding of the data too, ``metrics["loop_seconds"]`` only the training loop.
+    """
     plan = SETTINGS[budget]
     vae, clip = parts(budget)
     start = time.perf_counter()
-    model, history = fit(budget, vae=vae, clip=clip)
+    model, history = fit(budget, vae=vae, clip=clip, live=live)
     seconds = time.perf_counter() - start
     keep = subset(plan["subset"])
     metrics = {
         "subset": SUBSETS[plan["subset"]], "emoji": len(keep), "train_seconds": round(seconds, 1),
+        "loop_seconds": round(history.wall_time, 1),
         "final_loss": sum(history.losses[-50:]) / max(1, len(history.losses[-50:])),
         **evaluate(model, vae, clip, keep, plan["samples_per_prompt"]),
     }  # fmt: skip
@@ -257,4 +273,4 @@ RECIPE = zoo.Recipe(
 
 __all__ = ["RECIPE", "SETTINGS", "PRESETS", "GUIDANCE", "SAMPLE_STEPS", "P_DROP", "subset", "encode_latents",
            "encode_prompts", "make_data", "loss_fn", "unet_config", "fit", "sample", "recognition",
-           "evaluate"]  # fmt: skip
+           "fidelity", "evaluate"]  # fmt: skip
