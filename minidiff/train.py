@@ -172,6 +172,7 @@ def _warn_if_changed(path, saved: dict | None, cfg: TrainConfig) -> None:
                       "from an uninterrupted one", stacklevel=3)  # fmt: skip
 
 
+@torch.enable_grad()  # a model that trains on demand (a zoo recipe) may be asked for inside torch.no_grad()
 def train(model: nn.Module, loss_fn, data, cfg: TrainConfig, *, device=None, live=None, resume: bool = True,
           optimizer: torch.optim.Optimizer | None = None) -> History:  # fmt: skip
     """Train ``model`` for ``cfg.steps`` steps on ``loss_fn(model, data(batch_size, generator))``.
