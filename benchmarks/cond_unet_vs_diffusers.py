@@ -19,8 +19,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import torch
-import torch.nn.functional as F
-from throughput import images_per_second, main, repeats, table, training_step
+from throughput import images_per_second_of, main, result, table, v_loss
 
 from minidiff.recipes.ldm import PRESETS
 from minidiff.unet import UNet, UNetConfig, count_parameters
@@ -92,28 +91,14 @@ def run(quick: bool = False, preset: str = "small", batch_size: int = 64, size: 
     text = {"cond": torch.randn(batch_size, TEXT["cond_dim"], generator=g),
             "context": torch.randn(batch_size, TEXT["tokens"], TEXT["context_dim"], generator=g),
             "context_mask": mask}  # fmt: skip
-    xt = t[:, None, None, None] * x + (1 - t[:, None, None, None]) * noise  # t = 0 noise, t = 1 data
-    v_loss = lambda model: F.mse_loss(model(xt, t, **text), x - noise)  # noqa: E731
-    img_s = images_per_second(
-        {name: training_step(m, v_loss) for name, m in models.items()}, batch_size, quick
-    )
-    return {
-        "minidiff_params": params["minidiff"],
-        "diffusers_params": params["diffusers"],
-        "minidiff_img_s": round(img_s["minidiff"], 1),
-        "diffusers_img_s": round(img_s["diffusers"], 1),
-        "ratio": round(img_s["minidiff"] / img_s["diffusers"], 2),
-        "minidiff_wide_base_channels": models["minidiff_wide"].cfg.base_channels,
-        "minidiff_wide_params": params["minidiff_wide"],
-        "minidiff_wide_img_s": round(img_s["minidiff_wide"], 1),
-        "ratio_equal_params": round(img_s["minidiff_wide"] / img_s["diffusers"], 2),
-        "preset": preset,
-        "batch_size": batch_size,
-        "resolution": f"{size}x{size}x{cfg.in_channels} latents, {TEXT['tokens']} text tokens",
-        "steps": repeats(quick),
-        "preset_of": "recipes.ldm",
-        "threads": torch.get_num_threads(),
-    }
+    img_s = images_per_second_of(models, v_loss(x, noise, t, **text), batch_size, quick)
+    wide = {"minidiff_wide_base_channels": models["minidiff_wide"].cfg.base_channels,
+            "minidiff_wide_params": params["minidiff_wide"],
+            "minidiff_wide_img_s": round(img_s["minidiff_wide"], 1),
+            "ratio_equal_params": round(img_s["minidiff_wide"] / img_s["diffusers"], 2)}  # fmt: skip
+    resolution = f"{size}x{size}x{cfg.in_channels} latents, {TEXT['tokens']} text tokens"
+    return result(params, img_s, quick, **wide, preset=preset, batch_size=batch_size, preset_of="recipes.ldm",
+                  resolution=resolution)  # fmt: skip
 
 
 def lines(result: dict) -> list[str]:

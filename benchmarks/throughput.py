@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
 
 def repeats(quick: bool) -> int:
@@ -46,6 +47,37 @@ def training_step(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module], t
         optimizer.step()
 
     return step
+
+
+def check_matched(params: dict[str, int], tolerance: float) -> None:
+    """Refuse a comparison whose two models' parameter counts differ by more than ``tolerance``."""
+    if abs(params["diffusers"] / params["minidiff"] - 1) > tolerance:
+        raise ValueError(f"configurations not matched: {params} differ by more than {100 * tolerance:g} %")
+
+
+def v_loss(x: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, **condition) -> Callable:
+    """``loss(model)``: the flow-matching v-loss on one fixed batch (t = 0 noise, t = 1 data)."""
+    xt = t[:, None, None, None] * x + (1 - t[:, None, None, None]) * noise
+    return lambda model: F.mse_loss(model(xt, t, **condition), x - noise)
+
+
+def images_per_second_of(models: dict, loss: Callable, batch_size: int, quick: bool) -> dict:
+    """img/s of each named model trained with the same ``loss(model)``, timed by ``images_per_second``."""
+    return images_per_second({name: training_step(m, loss) for name, m in models.items()}, batch_size, quick)
+
+
+def result(params: dict[str, int], img_s: dict[str, float], quick: bool, **fields) -> dict:
+    """What every comparison records: both parameter counts and img/s, their ratio, ``fields``, the timing."""
+    return {
+        "minidiff_params": params["minidiff"],
+        "diffusers_params": params["diffusers"],
+        "minidiff_img_s": round(img_s["minidiff"], 1),
+        "diffusers_img_s": round(img_s["diffusers"], 1),
+        "ratio": round(img_s["minidiff"] / img_s["diffusers"], 2),
+        **fields,
+        "steps": repeats(quick),
+        "threads": torch.get_num_threads(),
+    }
 
 
 def table(rows: list[tuple[str, int | None, float]], ratios: list[tuple[str, float]]) -> list[str]:

@@ -12,8 +12,7 @@ downloaded: diffusers builds a randomly initialised model from its config.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
-from throughput import images_per_second, main, repeats, table, training_step
+from throughput import check_matched, images_per_second_of, main, result, table, v_loss
 
 from minidiff.unet import PRESETS, UNet, UNetConfig, count_parameters
 
@@ -59,29 +58,14 @@ def run(quick: bool = False, preset: str = "small", batch_size: int = 32, size: 
     torch.manual_seed(0)
     models = {"minidiff": UNet(cfg), "diffusers": _DiffusersAdapter(diffusers_unet(cfg, size))}
     params = {name: count_parameters(model) for name, model in models.items()}
-    if abs(params["diffusers"] / params["minidiff"] - 1) > 0.05:
-        raise ValueError(f"configurations not matched: {params} differ by more than 5 %")
+    check_matched(params, 0.05)
     generator = torch.Generator().manual_seed(0)
     x = torch.rand(batch_size, cfg.in_channels, size, size, generator=generator) * 2 - 1
     noise = torch.randn(x.shape, generator=generator)
     t = torch.rand(batch_size, generator=generator)
-    xt = t[:, None, None, None] * x + (1 - t[:, None, None, None]) * noise  # t = 0 noise, t = 1 data
-    v_loss = lambda model: F.mse_loss(model(xt, t), x - noise)  # noqa: E731
-    img_s = images_per_second(
-        {name: training_step(m, v_loss) for name, m in models.items()}, batch_size, quick
-    )
-    return {
-        "minidiff_params": params["minidiff"],
-        "diffusers_params": params["diffusers"],
-        "minidiff_img_s": round(img_s["minidiff"], 1),
-        "diffusers_img_s": round(img_s["diffusers"], 1),
-        "ratio": round(img_s["minidiff"] / img_s["diffusers"], 2),
-        "preset": preset,
-        "batch_size": batch_size,
-        "resolution": f"{size}x{size}x{cfg.in_channels}",
-        "steps": repeats(quick),
-        "threads": torch.get_num_threads(),
-    }
+    img_s = images_per_second_of(models, v_loss(x, noise, t), batch_size, quick)
+    return result(params, img_s, quick, preset=preset, batch_size=batch_size,
+                  resolution=f"{size}x{size}x{cfg.in_channels}")  # fmt: skip
 
 
 def lines(result: dict) -> list[str]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 
 import torch
-from throughput import images_per_second, main, repeats, table, training_step
+from throughput import check_matched, images_per_second, main, result, table, training_step
 
 from minidiff.vae import PRESETS, VAE, VAEConfig, count_parameters, kl_per_channel
 
@@ -63,25 +63,15 @@ def run(quick: bool = False, preset: str = "small", batch_size: int = 64, size: 
     models = {"minidiff": VAE(cfg), "diffusers": diffusers_vae(cfg)}
     losses = {"minidiff": _ours, "diffusers": _theirs}
     params = {name: count_parameters(model) for name, model in models.items()}
-    if abs(params["diffusers"] / params["minidiff"] - 1) > 0.05:
-        raise ValueError(f"configurations not matched: {params} differ by more than 5 %")
+    check_matched(params, 0.05)
     x = torch.rand(batch_size, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
     steps = {
         name: training_step(model, lambda m, loss=losses[name]: loss(m, x)) for name, model in models.items()
     }
     img_s = images_per_second(steps, batch_size, quick)
-    return {
-        "minidiff_params": params["minidiff"],
-        "diffusers_params": params["diffusers"],
-        "minidiff_img_s": round(img_s["minidiff"], 1),
-        "diffusers_img_s": round(img_s["diffusers"], 1),
-        "ratio": round(img_s["minidiff"] / img_s["diffusers"], 2),
-        "preset": preset,
-        "batch_size": batch_size,
-        "resolution": f"{size}x{size}x3 -> {cfg.latent_channels}x{size // cfg.factor}x{size // cfg.factor}",
-        "steps": repeats(quick),
-        "threads": torch.get_num_threads(),
-    }
+    latent = f"{cfg.latent_channels}x{size // cfg.factor}x{size // cfg.factor}"
+    return result(params, img_s, quick, preset=preset, batch_size=batch_size,
+                  resolution=f"{size}x{size}x3 -> {latent}")  # fmt: skip
 
 
 def lines(result: dict) -> list[str]:
