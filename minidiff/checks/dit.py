@@ -39,6 +39,15 @@ def _fresh_is_identity(candidate, x, c, what: str) -> None:
     passed(f"{what}: a fresh block is the identity (the gates start at zero)")
 
 
+def _fresh_outputs_zeros(out, shape: tuple[int, ...], what: str, fix: str) -> None:
+    """A fresh module's output must be a tensor of ``shape`` and all zeros (the adaLN-Zero start)."""
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != shape:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise AssertionError(f"{what} {shape}, got {got}")
+    if not close(out, torch.zeros_like(out), atol=1e-7):
+        raise AssertionError(fix)
+
+
 @learner_code
 def check_dit_block(cls) -> None:
     """``cls(dim, heads, mlp_ratio)``, ``forward(x (B, T, D), c (B, D))``, named like dit.DiTBlock."""
@@ -72,12 +81,8 @@ def check_final_layer(cls) -> None:
         reference = perturbed(FinalLayer(16, 12))
         candidate = cls(16, 12)
     with torch.no_grad():
-        out = fresh(x, c)
-    if not isinstance(out, torch.Tensor) or out.shape != (2, 5, 12):
-        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise AssertionError(f"FinalLayer(16, 12): expected (B, T, patch_dim) = (2, 5, 12), got {got}")
-    if not close(out, torch.zeros_like(out), atol=1e-7):
-        raise AssertionError("FinalLayer: a fresh one must output zeros: zero-initialise `linear`'s weight "
+        _fresh_outputs_zeros(fresh(x, c), (2, 5, 12), "FinalLayer(16, 12): expected (B, T, patch_dim) =",
+                             "FinalLayer: a fresh one must output zeros: zero-initialise `linear`'s weight "
                              "and bias (and build `ada` with minidiff.dit.adaln)")  # fmt: skip
     passed("FinalLayer: a fresh one outputs zeros, so the untrained DiT predicts 0")
     _load(candidate, reference, "FinalLayer(16, 12)", _hint)
@@ -101,12 +106,12 @@ def check_dit(cls) -> None:
         reference = perturbed(DiT(cfg))
         candidate = cls(cfg)
     with torch.no_grad():
-        out = fresh(x, t)
-    if not isinstance(out, torch.Tensor) or out.shape != x.shape:
-        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise AssertionError(f"DiT: expected an output shaped like xt {tuple(x.shape)}, got {got}")
-    if not close(out, torch.zeros_like(out), atol=1e-7):
-        raise AssertionError("DiT: a fresh model must output zeros (adaLN-Zero blocks, a zero final layer)")
+        _fresh_outputs_zeros(
+            fresh(x, t),
+            tuple(x.shape),
+            "DiT: expected an output shaped like xt",
+            "DiT: a fresh model must output zeros (adaLN-Zero blocks, a zero final layer)",
+        )
     passed("DiT: output shaped like xt, zero before training")
     _load(candidate, reference, "DiT (depth 2, width 16, patch 2)", _hint)
     with torch.no_grad():
