@@ -214,6 +214,16 @@ def _keep_unsaved(key: tuple[str, str, str], model: nn.Module, weights: Path, er
 # ---- check and load ------------------------------------------------------------------------------
 
 
+def _unknown_keys(recipe: Recipe, config: dict) -> list[str]:
+    """The keys of ``config`` that the recipe does not read (none when it does not say which it reads)."""
+    return [] if recipe.config_keys is None else sorted(set(config) - set(recipe.config_keys))
+
+
+def _differences(want: dict, have: dict) -> list:
+    """Up to three (name, shape) pairs found in one of two tensor-shape maps and not the other."""
+    return sorted(set(want.items()) ^ set(have.items()))[:3]
+
+
 def _checked_info(recipe: Recipe, budget: str) -> dict:
     """The provenance JSON after checking it is readable, ours, whole and made for this budget and data."""
     weights, meta = paths(recipe, None if budget == RULER else budget)
@@ -239,7 +249,7 @@ def _checked_info(recipe: Recipe, budget: str) -> dict:
             raise ZooError(f"{meta} is mismatched: {key} is {have!r} in the file but {want!r} now; {fix}")
     if not isinstance(info["config"], dict):
         raise ZooError(f"{meta} is corrupt: its config is {type(info['config']).__name__}, not a dict; {fix}")
-    if recipe.config_keys is not None and (unknown := sorted(set(info["config"]) - set(recipe.config_keys))):
+    if unknown := _unknown_keys(recipe, info["config"]):
         raise ZooError(f"{meta}: its config has unknown keys {unknown} (this recipe reads "
                        f"{sorted(recipe.config_keys)}); {fix}")  # fmt: skip
     return info
@@ -276,7 +286,7 @@ def _checked_model(recipe: Recipe, budget: str) -> nn.Module:
     except Exception as err:  # safetensors raises its own error type
         raise ZooError(f"zoo weights {weights} are corrupt ({err}): {fix}") from err
     if want != have:
-        diff = sorted(set(want.items()) ^ set(have.items()))[:3]
+        diff = _differences(want, have)
         why = "the recipe changed since it was cached, or its build and train disagree"
         raise ZooError(
             f"{weights} is mismatched: recipe.build(config) makes other tensors (e.g. {diff}); {why}; {fix}"
@@ -335,12 +345,12 @@ def store(recipe: Recipe, model: nn.Module, *, config: dict, steps: int, metrics
         raise ZooError(f"{recipe.name}: config is a {type(config).__name__}: pass the dict recipe.train "
                        "returns")  # fmt: skip
     fix = "pass the model, config, steps and metrics that recipe.train returned, unchanged"
-    if recipe.config_keys is not None and (unknown := sorted(set(config) - set(recipe.config_keys))):
+    if unknown := _unknown_keys(recipe, config):
         raise ZooError(f"{recipe.name}: config has unknown keys {unknown}; {fix}")
     want = _shapes_on_meta(recipe, config, meta, fix)
     have = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     if want != have:
-        diff = sorted(set(want.items()) ^ set(have.items()))[:3]
+        diff = _differences(want, have)
         raise ZooError(f"{recipe.name}: this model does not fit its config (e.g. {diff}); {fix}")
     with _turn(weights):
         _stored(recipe, budget, copy.deepcopy(model).cpu().eval(), config, steps, metrics)
