@@ -20,6 +20,7 @@ from minidiff.checks.flow import (
 )
 from minidiff.checks.guidance import check_cross_attn_block, check_drop_condition, check_guided
 from minidiff.checks.pipeline import check_text_to_image
+from minidiff.checks.prediction import check_to_v, check_v_loss
 from minidiff.checks.unet import (
     check_attention,
     check_attn_block,
@@ -64,4 +65,6 @@ __all__ = [
     "check_dit_block",
     "check_final_layer",
     "check_dit",
+    "check_to_v",
+    "check_v_loss",
 ]
