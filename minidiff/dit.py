@@ -4,8 +4,9 @@
     v = model(xt, t)                        # xt (B, C, H, W), t (B,) in [0, 1] -> (B, C, H, W)
 
 Read top to bottom: the image is cut into P×P patches, each a token (``layers.patchify``) embedded by one
-linear layer, plus a fixed 2-D sin-cos position (``layers.sincos_2d``). The time t (and an optional pooled
-condition, as in chapter 05's UNet) makes one vector c per image. Each ``DiTBlock`` is a pre-norm
+linear layer, plus a fixed 2-D sin-cos position (``layers.sincos_2d``), plus (chapter 09) the embedding of
+the same patch of a drawn map, one channel per class: a condition per token. The time t (and an optional
+pooled condition, as in chapter 05's UNet) makes one vector c per image. Each ``DiTBlock`` is a pre-norm
 transformer block whose LayerNorms have no weights of their own: c sets a shift, a scale and a gate per
 channel for the attention and for the MLP (adaLN). The layers that produce them start at zero
 ("adaLN-Zero"), so every block starts as the identity and the untrained network outputs 0. The final
@@ -88,6 +89,7 @@ class DiTConfig:
     heads: int = 4
     mlp_ratio: float = 4.0
     cond_dim: int | None = None  # a pooled condition (B, cond_dim) added to the time embedding, if set
+    map_channels: int | None = None  # K: a map (B, K, H, W) (one-hot classes) added to each token, if set
 
     def __post_init__(self):
         if self.image_size % self.patch:
@@ -110,7 +112,7 @@ PRESETS = {  # DiT's presets are S (12, 384, 6), B (12, 768, 12), L, XL; the cou
 
 
 class DiT(nn.Module):
-    """forward(xt (B, C, H, W), t (B,), cond (B, cond_dim) or None) → (B, C_out, H, W)."""
+    """forward(xt (B, C, H, W), t (B,), cond (B, cond_dim) or None, maps (B, K, H, W) or None) → like xt."""
 
     def __init__(self, cfg: DiTConfig):
         super().__init__()
@@ -120,6 +122,8 @@ class DiT(nn.Module):
         self.register_buffer("pos", sincos_2d(D, cfg.image_size // P)[None], persistent=False)  # (1, T, D)
         self.time = TimestepEmbedder(D)
         self.cond = nn.Linear(cfg.cond_dim, D) if cfg.cond_dim else None
+        # a map is patchified like the image and embedded into the same tokens: a per-token condition
+        self.map_embed = nn.Linear(P * P * cfg.map_channels, D) if cfg.map_channels else None
         self.blocks = nn.ModuleList(DiTBlock(D, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
         self.final = FinalLayer(D, P * P * (cfg.out_channels or C))
 
@@ -135,13 +139,31 @@ class DiT(nn.Module):
             raise ValueError("this DiT was built without cond_dim: build it with DiTConfig(cond_dim=...)")
         return c
 
-    def forward(self, xt: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+    def map_tokens(self, maps: torch.Tensor | None, xt: torch.Tensor) -> torch.Tensor | None:
+        """The map's share of each token (B, T, D), or None for a DiT without maps."""
+        K = self.cfg.map_channels
+        if self.map_embed is None:
+            if maps is not None:
+                raise ValueError("this DiT was built without map_channels: use DiTConfig(map_channels=K)")
+            return None
+        want = (len(xt), K, *xt.shape[-2:])
+        if maps is None:
+            raise ValueError(f"this DiT is conditioned on a map {want}: pass maps=, or zeros for no map")
+        if tuple(maps.shape) != want or not maps.is_floating_point():
+            raise ValueError(f"maps: expected a float tensor {want} (a channel per class, like the one-hot "
+                             f"maps of scenes.sample), got {maps.dtype} {tuple(maps.shape)}")  # fmt: skip
+        return self.map_embed(patchify(maps.to(xt.dtype), self.cfg.patch))
+
+    def forward(self, xt: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None,
+                maps: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         cfg = self.cfg
         if xt.ndim != 4 or xt.shape[1] != cfg.in_channels or xt.shape[-1] != cfg.image_size:
             raise ValueError(f"expected xt (B, {cfg.in_channels}, {cfg.image_size}, {cfg.image_size}), got "
                              f"{tuple(xt.shape)}")  # fmt: skip
         H, W = xt.shape[-2:]
         x = self.embed(patchify(xt, cfg.patch)) + self.pos  # (B, T, D)
+        if (from_map := self.map_tokens(maps, xt)) is not None:
+            x = x + from_map  # (B, T, D): each token also sees its patch of the map
         c = self.condition(t.expand(len(xt)) if t.ndim == 0 else t, cond)  # (B, D)
         for block in self.blocks:
             x = block(x, c)

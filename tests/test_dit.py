@@ -53,13 +53,18 @@ def test_the_zero_start_still_learns():
     assert learning == {n for n, _ in model.named_parameters()}
 
 
-def reference_forward(model: DiT, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+def reference_forward(model: DiT, x: torch.Tensor, t: torch.Tensor, maps=None) -> torch.Tensor:
     """DiT's forward from its equations, with the model's weights, written without its modules."""
     cfg, D = model.cfg, model.cfg.width
     P, G = cfg.patch, cfg.image_size // cfg.patch
     B = len(x)
-    patches = x.reshape(B, cfg.in_channels, G, P, G, P).permute(0, 2, 4, 3, 5, 1).reshape(B, G * G, -1)
-    h = patches @ model.embed.weight.T + model.embed.bias + sincos_2d(D, G)
+
+    def patches(z):  # (B, C, H, W) -> (B, T, P*P*C), rows of patches, each patch row-major, channels last
+        return z.reshape(B, z.shape[1], G, P, G, P).permute(0, 2, 4, 3, 5, 1).reshape(B, G * G, -1)
+
+    h = patches(x) @ model.embed.weight.T + model.embed.bias + sincos_2d(D, G)
+    if maps is not None:  # a map is embedded patch by patch into the same tokens
+        h = h + patches(maps) @ model.map_embed.weight.T + model.map_embed.bias
     lin1, lin2 = model.time.mlp[0], model.time.mlp[2]
     c = F.silu(timestep_embedding(t, D) @ lin1.weight.T + lin1.bias) @ lin2.weight.T + lin2.bias
 
@@ -147,6 +152,35 @@ def test_presets_parameter_counts_and_flops():
     assert gflops(tiny, (3, 32, 32)) < gflops(DiT(DiTConfig(**PRESETS["tiny"], patch=2)), (3, 32, 32)) / 3
 
 
+def one_hot_maps(batch=2, classes=5, size=16, seed=0):
+    labels = torch.randint(classes, (batch, size, size), generator=torch.Generator().manual_seed(seed))
+    return F.one_hot(labels, classes).permute(0, 3, 1, 2).float()  # (B, K, H, W)
+
+
+def test_forward_with_a_map_matches_the_equations():
+    torch.manual_seed(0)
+    model = perturb(DiT(small(map_channels=5))).eval()
+    x, t, maps = torch.randn(2, 3, 16, 16), torch.tensor([0.1, 0.8]), one_hot_maps()
+    with torch.no_grad():
+        torch.testing.assert_close(model(x, t, maps=maps), reference_forward(model, x, t, maps), rtol=1e-4,
+                                   atol=1e-5)  # fmt: skip
+
+
+def test_a_map_reaches_each_token_through_its_own_patch():
+    """Without blocks, each output patch sees only its own patch of the map; with blocks, the whole map."""
+    torch.manual_seed(0)
+    x, t, maps = torch.randn(2, 3, 16, 16), torch.rand(2), one_hot_maps()
+    changed = maps.clone()
+    changed[:, :, :4, :4] = changed[:, :, :4, :4].roll(1, dims=1)  # other classes in the top-left patch only
+    for depth, local in ((0, True), (2, False)):
+        model = perturb(DiT(small(depth=depth, map_channels=5))).eval()
+        with torch.no_grad():
+            moved = (model(x, t, maps=maps) - model(x, t, maps=changed)).abs().amax(1)  # (B, H, W)
+        assert (moved[:, :4, :4] > 0).all()
+        outside = torch.cat([moved[:, 4:, :].flatten(1), moved[:, :4, 4:].flatten(1)], 1)
+        assert (outside.max() == 0) if local else (outside > 0).all()
+
+
 def test_bad_inputs_say_what_to_do():
     with pytest.raises(ValueError, match="not divisible by patch"):
         DiTConfig(image_size=30, patch=4)
@@ -159,6 +193,16 @@ def test_bad_inputs_say_what_to_do():
         model(torch.randn(2, 3, 16, 16), torch.rand(2), torch.randn(2, 5))
     with pytest.raises(ValueError, match="pass cond"):
         DiT(small(cond_dim=5))(torch.randn(2, 3, 16, 16), torch.rand(2))
+    x, t = torch.randn(2, 3, 16, 16), torch.rand(2)
+    with pytest.raises(ValueError, match="without map_channels"):
+        model(x, t, maps=one_hot_maps())
+    drawn = DiT(small(map_channels=5))
+    with pytest.raises(ValueError, match="pass maps="):
+        drawn(x, t)
+    with pytest.raises(ValueError, match=r"expected a float tensor \(2, 5, 16, 16\)"):
+        drawn(x, t, maps=one_hot_maps(classes=5)[:, :4])
+    with pytest.raises(ValueError, match="torch.int64"):
+        drawn(x, t, maps=one_hot_maps().long())
 
 
 def test_block_alone_is_a_residual_transformer_block():
