@@ -10,12 +10,17 @@ from minidiff.settings import home
 
 
 def seeded(path: Path) -> Path:
-    """A fresh MINIDIFF_HOME at ``path`` with the emoji judge and the emoji renders of the usual cache copied
-    in when they are there (the judge is a ruler, the same everywhere: ~50 s saved)."""
+    """A fresh MINIDIFF_HOME at ``path`` with the emoji and scenes judges and the emoji renders of the usual
+    cache copied in when they are there (a judge is a ruler, the same everywhere: ~50 s saved)."""
     (path / "zoo").mkdir(parents=True)
     (path / "data").mkdir()
     usual = home()
-    for name in ("emoji-judge.json", "emoji-judge.safetensors"):
+    for name in (
+        "emoji-judge.json",
+        "emoji-judge.safetensors",
+        "scenes-judge.json",
+        "scenes-judge.safetensors",
+    ):
         if (usual / "zoo" / name).is_file():
             shutil.copy(usual / "zoo" / name, path / "zoo" / name)
     for render in (usual / "data").glob("emoji-*-32px.safetensors"):
