@@ -19,7 +19,7 @@ FLOORS = {  # the first part of each module's dotted name below minidiff -> its 
     "unet": 2, "vae": 2, "text": 2, "clip": 2, "dit": 2,  # models (a tokenizer is the text model's front end)
     "data": 2, "metrics": 2, "checkpoint": 2,  # data, metrics, checkpoints
     "train": 3, "zoo": 3, "judges": 3, "recipes": 3, "pipeline": 3,  # what trains, caches, judges, assembles
-    "plot": 4, "live": 4, "checks": 4, "colab": 4, "cli": 4,  # what a notebook or a shell touches
+    "plot": 4, "live": 4, "paint": 4, "checks": 4, "colab": 4, "cli": 4,  # what a notebook or a shell touches
     "__init__": 5, "__main__": 5,  # the package's face re-exports; `python -m minidiff` runs the cli
 }  # fmt: skip
 
