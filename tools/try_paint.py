@@ -4,11 +4,11 @@
     .venv/bin/python tools/try_paint.py --out /tmp/paint [--budget cpu] [--chromium /usr/bin/chromium]
 
 Starts JupyterLab on a free port in a temporary folder holding a two-cell notebook (load the zoo's drawing
-model, show ``minidiff.paint.studio``), opens it in Chromium, runs it, then does what a learner does: picks
-"water" and drags the mouse across the bottom of the canvas, picks "mountain" and draws a peak, presses
-"paint" and waits for the picture. Writes screenshots (before.png, drawn.png, painted.png), the map the
-kernel received (map.png) and the picture it painted (picture.png) to --out, and fails if any step does.
-Not part of CI (it needs Chromium and a trained model); the closing notes record its runs.
+model, show ``minidiff.paint.studio``), opens it in Chromium, runs it, then does what a learner does, once
+per scene of ``SCENES``: picks a class in the palette, sets the brush, drags the mouse over the canvas,
+and presses "paint". For each scene it writes to --out the screenshots NAME_drawn.png and NAME_painted.png,
+and what the kernel received and painted: NAME.txt (the map as 32 rows of class digits), NAME_map.png and
+NAME_picture.png. Fails if any step does. Not part of CI (it needs Chromium and a trained model).
 """
 
 from __future__ import annotations
@@ -25,19 +25,51 @@ from pathlib import Path
 
 import nbformat
 
-CELLS = [
-    "from minidiff.recipes import drawing\n"
-    "from minidiff.paint import studio\n"
-    "model = drawing.RECIPE.load(budget={budget!r})\n"
-    "box = studio(lambda maps: drawing.paint(model, maps))\n"
-    "box",
-    "from minidiff.paint import png\n"
-    "from minidiff.data import scenes\n"
+CELLS = [  # the studio keeps every map it is asked to paint: rows of class digits, the map and the picture
     "import pathlib\n"
-    "pathlib.Path({out!r}, 'map.png').write_bytes(png(scenes.map_to_rgb(box.canvas.maps())))\n"
-    "pathlib.Path({out!r}, 'picture.png').write_bytes(box.picture.value)\n"
-    "print('map classes drawn:', sorted(set(box.canvas.labels)), '| status:', box.status.value)",
+    "from minidiff.data import scenes\n"
+    "from minidiff.paint import png, studio\n"
+    "from minidiff.recipes import drawing\n"
+    "model = drawing.RECIPE.load(budget={budget!r})\n"
+    "out, kept = pathlib.Path({out!r}), []\n"
+    "\n"
+    "def paint_and_keep(maps):\n"
+    "    image = drawing.paint(model, maps)\n"
+    "    kept.append(maps)\n"
+    "    rows = maps[0].argmax(0).tolist()\n"
+    "    text = '\\n'.join(''.join(map(str, row)) for row in rows) + '\\n'\n"
+    "    (out / f'drawn{{len(kept)}}.txt').write_text(text)\n"
+    "    (out / f'drawn{{len(kept)}}_map.png').write_bytes(png(scenes.map_to_rgb(maps)))\n"
+    "    (out / f'drawn{{len(kept)}}_picture.png').write_bytes(png(image))\n"
+    "    return image\n"
+    "\n"
+    "box = studio(paint_and_keep)\n"
+    "box",
+    "print('maps kept:', len(kept), '| classes in the last:', sorted(set(box.canvas.labels)))",
 ]
+# What the mouse draws, scene by scene: (class, brush diameter in cells, stroke points as canvas fractions);
+# a stroke of "fill" paints the whole canvas with its class first.
+SCENES = {
+    "lake": [
+        ("sky", 0, "fill"),
+        ("water", 4, [(0.05, 0.8), (0.95, 0.8), (0.95, 0.9), (0.05, 0.9), (0.05, 0.72), (0.95, 0.72)]),
+        ("grass", 3, [(0.0, 0.97), (1.0, 0.97)]),
+        ("mountain", 4, [(0.2, 0.62), (0.45, 0.3), (0.7, 0.62), (0.45, 0.5), (0.3, 0.6), (0.6, 0.6)]),
+    ],
+    "beach": [
+        ("sky", 0, "fill"),
+        ("water", 6, [(0.0, 0.5), (1.0, 0.5), (1.0, 0.6), (0.0, 0.6)]),
+        ("sand", 8, [(0.0, 0.8), (1.0, 0.8), (1.0, 0.95), (0.0, 0.95)]),
+        ("cloud", 3, [(0.15, 0.15), (0.35, 0.15)]),
+        ("tree", 3, [(0.8, 0.85), (0.8, 0.6)]),
+    ],
+    "hills": [
+        ("sky", 0, "fill"),
+        ("grass", 10, [(0.0, 0.75), (0.3, 0.6), (0.6, 0.75), (1.0, 0.6), (1.0, 0.95), (0.0, 0.95)]),
+        ("tree", 4, [(0.2, 0.7), (0.2, 0.55)]),
+        ("rock", 3, [(0.65, 0.85), (0.72, 0.85)]),
+    ],
+}
 
 
 def free_port() -> int:
@@ -122,16 +154,29 @@ def main() -> None:
             news = page.get_by_role("button", name="No", exact=True)  # JupyterLab's news question
             if news.is_visible():
                 news.click()
-            page.get_by_role("button", name="water").click()
-            drag(page, box, [(0.05, 0.8), (0.95, 0.8), (0.95, 0.9), (0.05, 0.9), (0.05, 0.72), (0.95, 0.72)])
-            page.get_by_role("button", name="mountain").click()
-            drag(page, box, [(0.2, 0.62), (0.45, 0.3), (0.7, 0.62), (0.45, 0.5), (0.3, 0.6), (0.6, 0.6)])
-            page.screenshot(path=out / "drawn.png")
-            page.locator("button.widget-button", has_text="paint").click()
-            page.get_by_text("done: change the drawing").wait_for(timeout=60_000)
-            page.screenshot(path=out / "painted.png")
-            run_cell(page, 1)  # save what the kernel received and painted
-            printed = page.locator(".jp-OutputArea-output", has_text="map classes drawn:")
+            paint_button = page.locator("button.widget-button", has_text="paint")
+            for n, (scene, strokes) in enumerate(SCENES.items(), 1):
+                for name, brush, points in strokes:
+                    page.get_by_role("button", name=name, exact=True).click()
+                    if points == "fill":
+                        page.get_by_role("button", name="fill", exact=True).click()
+                        continue
+                    page.locator(".minidiff-paint input[type=range]").fill(str(brush))
+                    drag(page, box, points)
+                page.screenshot(path=out / f"{scene}_drawn.png")
+                paint_button.click()
+                kept = out / f"drawn{n}_picture.png"
+                for _ in range(120):  # the kernel writes its files, then shows the picture
+                    if kept.exists():
+                        break
+                    time.sleep(0.5)
+                time.sleep(2)
+                page.screenshot(path=out / f"{scene}_painted.png")
+                (out / f"drawn{n}.txt").rename(out / f"{scene}.txt")
+                for part in ("map", "picture"):
+                    (out / f"drawn{n}_{part}.png").rename(out / f"{scene}_{part}.png")
+            run_cell(page, 1)  # what the kernel holds
+            printed = page.locator(".jp-OutputArea-output", has_text="maps kept:")
             printed.wait_for(timeout=60_000)
             text = printed.inner_text()
             browser.close()
