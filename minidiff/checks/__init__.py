@@ -10,6 +10,7 @@ A chapter calls them as ``checks.check_<thing>``; ``checks.core`` holds what the
 from minidiff.checks.clip import check_bpe, check_clip_loss, check_image_encoder, check_text_encoder
 from minidiff.checks.core import NotWrittenYet
 from minidiff.checks.dit import check_dit, check_dit_block, check_final_layer
+from minidiff.checks.drawing import check_map_tokens
 from minidiff.checks.flow import (
     check_euler,
     check_flow_loss,
@@ -66,5 +67,6 @@ __all__ = [
     "check_final_layer",
     "check_dit",
     "check_to_v",
+    "check_map_tokens",
     "check_v_loss",
 ]

@@ -13,6 +13,7 @@ from it, against real renders of the same maps and against chance; the CPU time 
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import asdict
 
@@ -113,18 +114,18 @@ def paint(model: DiT, maps: torch.Tensor, *, steps: int = SAMPLE_STEPS, scale: f
     return flow.heun(denoiser, noise.to(device), steps, pred="x").clamp(-1, 1).cpu()
 
 
-def latency(model: DiT, repeats: int = 5, steps: int = SAMPLE_STEPS) -> float:
+def latency(model: DiT, repeats: int = 5, steps: int = SAMPLE_STEPS, scale: float = 1.0) -> float:
     """Median seconds to paint one image (batch 1) on the CPU with one thread, as a browser would."""
-    model = model.cpu()
+    model = copy.deepcopy(model).cpu()  # leave the caller's model where it is
     maps = scenes.sample(1, SIZE, generator=torch.Generator().manual_seed(EVAL_SEED))[1]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        paint(model, maps, steps=steps)  # warm-up
+        paint(model, maps, steps=steps, scale=scale)  # warm-up
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            paint(model, maps, steps=steps)
+            paint(model, maps, steps=steps, scale=scale)
             times.append(time.perf_counter() - start)
     finally:
         torch.set_num_threads(threads)
