@@ -11,7 +11,6 @@ is refused with the fix, never measured. The judges that score generated images 
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 from pathlib import Path
 
@@ -19,6 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from minidiff.settings import one_thread
 
 
 def _float64(x, what: str) -> torch.Tensor:
@@ -29,19 +30,6 @@ def _float64(x, what: str) -> torch.Tensor:
 
 
 # ---- distances between sets of samples ------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _one_thread():
-    """Run the block on one CPU thread, then restore the count. A symmetric eigendecomposition of a few
-    hundred rows gains nothing from threads, and with a second thread on a busy core MKL's eigh was measured
-    500x slower (25 s for five Fréchet distances instead of 0.05 s)."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
 
 
 def _sqrt_psd(matrix: torch.Tensor) -> torch.Tensor:
@@ -65,7 +53,9 @@ def frechet_distance(feats_a, feats_b) -> float:
         )
     mean_a, mean_b = a.mean(0), b.mean(0)
     cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)  # unbiased (N - 1), like numpy.cov in the FID reference
-    with _one_thread():
+    # one thread: a symmetric eigendecomposition of a few hundred rows gains nothing from threads, and with
+    # a second thread on a busy core MKL's eigh was measured 500x slower (25 s for five distances, not 0.05 s)
+    with one_thread():
         root_a = _sqrt_psd(cov_a)
         # Tr((C_a C_b)^1/2) = Tr((C_a^1/2 C_b C_a^1/2)^1/2), and that inner matrix is symmetric PSD
         inner = root_a @ cov_b @ root_a

@@ -26,6 +26,7 @@ folder by ``home()``. This module sits on the lowest floor of the package: it im
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import random
@@ -138,6 +139,18 @@ def set_threads() -> int:
     elif os.environ.get("PYTEST_XDIST_WORKER"):
         torch.set_num_threads(1)
     return torch.get_num_threads()
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Run the block on one CPU thread, then restore the count (a timing as a single-threaded client would
+    see it; or work that a second thread on a busy core only slows down)."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
 
 
 def threads() -> int:

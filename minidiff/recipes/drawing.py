@@ -25,7 +25,7 @@ from minidiff.dit import PRESETS, DiT, DiTConfig
 from minidiff.guidance import drop_condition, guided
 from minidiff.judges import scenes as judge
 from minidiff.settings import budget as current_budget
-from minidiff.settings import count
+from minidiff.settings import count, one_thread
 from minidiff.train import TrainConfig
 from minidiff.train import train as run
 
@@ -118,17 +118,13 @@ def latency(model: DiT, repeats: int = 5, steps: int = SAMPLE_STEPS, scale: floa
     """Median seconds to paint one image (batch 1) on the CPU with one thread, as a browser would."""
     model = copy.deepcopy(model).cpu()  # leave the caller's model where it is
     maps = scenes.sample(1, SIZE, generator=torch.Generator().manual_seed(EVAL_SEED))[1]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         paint(model, maps, steps=steps, scale=scale)  # warm-up
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
             paint(model, maps, steps=steps, scale=scale)
             times.append(time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(threads)
     return sorted(times)[len(times) // 2]
 
 
