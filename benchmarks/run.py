@@ -1,7 +1,8 @@
-"""Reproducible measurements: notebook wall times, UNet, VAE, text-UNet, DiT speed vs diffusers, data speed.
+"""Reproducible measurements: notebook wall times, UNet, VAE, text-UNet, DiT speed vs diffusers, TREAD's
+training speed-up, data speed.
 
     python benchmarks/run.py                 # everything, writes benchmarks/results/latest.{json,md}
-    python benchmarks/run.py --only data     # one section: notebooks | unet | vae | cond_unet | dit | data
+    python benchmarks/run.py --only data     # one section: notebooks|unet|vae|cond_unet|dit|tread|data
 
 Each section is measured in this one run, on this machine, so the ratios are fair.
 """
@@ -128,6 +129,7 @@ COMPARED = {
     "vae": "vae_vs_diffusers",
     "cond_unet": "cond_unet_vs_diffusers",
     "dit": "dit_vs_diffusers",
+    "tread": "tread_throughput",
 }
 
 

@@ -98,11 +98,18 @@ def markdown(result: dict, lines: list[str]) -> str:
     ])  # fmt: skip
 
 
-def main(doc: str, run: Callable[..., dict], lines: Callable[[dict], list[str]], presets, batch_size: int):
+def main(
+    doc: str,
+    run: Callable[..., dict],
+    lines: Callable[[dict], list[str]],
+    presets,
+    batch_size: int,
+    preset: str = "small",
+):
     """The command line of a benchmark script: --quick, --preset, --batch-size, --threads."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few steps (a smoke run)")
-    parser.add_argument("--preset", default="small", choices=sorted(presets))
+    parser.add_argument("--preset", default=preset, choices=sorted(presets))
     parser.add_argument("--batch-size", type=int, default=batch_size)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     args = parser.parse_args()

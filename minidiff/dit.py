@@ -154,20 +154,29 @@ class DiT(nn.Module):
                              f"maps of scenes.sample), got {maps.dtype} {tuple(maps.shape)}")  # fmt: skip
         return self.map_embed(patchify(maps.to(xt.dtype), self.cfg.patch))
 
-    def forward(self, xt: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None,
-                maps: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    def inputs(self, xt: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None,
+               maps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """The blocks' inputs: tokens (B, T, D) (patches, positions, map) and the vector c (B, D)."""
         cfg = self.cfg
-        if xt.ndim != 4 or xt.shape[1] != cfg.in_channels or xt.shape[-1] != cfg.image_size:
+        if xt.ndim != 4 or xt.shape[1] != cfg.in_channels or tuple(xt.shape[-2:]) != (cfg.image_size,) * 2:
             raise ValueError(f"expected xt (B, {cfg.in_channels}, {cfg.image_size}, {cfg.image_size}), got "
                              f"{tuple(xt.shape)}")  # fmt: skip
-        H, W = xt.shape[-2:]
         x = self.embed(patchify(xt, cfg.patch)) + self.pos  # (B, T, D)
         if (from_map := self.map_tokens(maps, xt)) is not None:
             x = x + from_map  # (B, T, D): each token also sees its patch of the map
-        c = self.condition(t.expand(len(xt)) if t.ndim == 0 else t, cond)  # (B, D)
+        return x, self.condition(t.expand(len(xt)) if t.ndim == 0 else t, cond)  # c: (B, D)
+
+    def outputs(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """The last blocks' tokens (B, T, D) → the prediction (B, C_out, H, W)."""
+        size = self.cfg.image_size
+        return unpatchify(self.final(x, c), self.cfg.patch, size, size)
+
+    def forward(self, xt: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None,
+                maps: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        x, c = self.inputs(xt, t, cond, maps)
         for block in self.blocks:
             x = block(x, c)
-        return unpatchify(self.final(x, c), cfg.patch, H, W)  # (B, C_out, H, W)
+        return self.outputs(x, c)
 
 
 @torch.no_grad()

@@ -6,20 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from random_weights import perturb
 from torch import nn
 
 from minidiff.dit import PRESETS, DiT, DiTBlock, DiTConfig, gflops
 from minidiff.layers import patchify, sincos_2d, timestep_embedding, unpatchify
 from minidiff.unet import count_parameters
-
-
-def perturb(model: nn.Module, seed: int = 0, std: float = 0.05) -> nn.Module:
-    """Random weights everywhere (the zero-initialised layers too), so every path carries signal."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(std * torch.randn(p.shape, generator=generator))
-    return model
 
 
 def small(**changes) -> DiTConfig:
@@ -213,3 +205,16 @@ def test_block_alone_is_a_residual_transformer_block():
         out = block(x, c)
         swapped = block(x[:, [1, 0, 2, 3, 4]], c)  # no positions inside a block: permuting tokens commutes
     torch.testing.assert_close(swapped, out[:, [1, 0, 2, 3, 4]], rtol=1e-4, atol=1e-5)
+
+
+def test_inputs_blocks_outputs_compose_to_the_forward_pass():
+    """TREAD and REPA run the blocks themselves: inputs → blocks → outputs must be the model exactly."""
+    model = perturb(DiT(small(map_channels=2, cond_dim=5)))
+    x, t, cond, maps = torch.randn(2, 3, 16, 16), torch.rand(2), torch.randn(2, 5), torch.rand(2, 2, 16, 16)
+    tokens, c = model.inputs(x, t, cond, maps)
+    assert tokens.shape == (2, 16, 32) and c.shape == (2, 32)
+    for block in model.blocks:
+        tokens = block(tokens, c)
+    assert torch.equal(model.outputs(tokens, c), model(x, t, cond, maps))
+    with pytest.raises(ValueError, match=r"expected xt \(B, 3, 16, 16\)"):
+        model(torch.randn(2, 3, 8, 16), t, cond, maps)

@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "minidiff"
 FLOORS = {  # the first part of each module's dotted name below minidiff -> its floor
     "settings": 1, "flow": 1, "layers": 1, "guidance": 1,  # paths and budgets, the maths
     "unet": 2, "vae": 2, "text": 2, "clip": 2, "dit": 2,  # models (a tokenizer is the text model's front end)
+    "tread": 2, "repa": 2,  # two ways of training a DiT
     "data": 2, "metrics": 2, "checkpoint": 2,  # data, metrics, checkpoints
     "train": 3, "zoo": 3, "judges": 3, "recipes": 3, "pipeline": 3,  # what trains, caches, judges, assembles
     "plot": 4, "live": 4, "paint": 4, "checks": 4, "colab": 4, "cli": 4,  # what a notebook or a shell touches

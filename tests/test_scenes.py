@@ -114,7 +114,58 @@ def test_judge_handles_odd_sizes_and_checks_inputs(segmenter):
         judge.score(images[0], maps, model=segmenter)
 
 
+def test_pixel_agreement_is_the_score_image_by_image(segmenter):
+    images, maps = scenes.sample(6, 32, generator=_seed(9))
+    images[2] = torch.rand(images[2].shape, generator=_seed(10)) * 2 - 1  # one picture of noise
+    per_image = judge.pixel_agreement(images, maps, model=segmenter)
+    assert per_image.shape == (6,)
+    assert torch.isclose(
+        per_image.mean(), torch.tensor(judge.score(images, maps, model=segmenter)["pixel_accuracy"])
+    )
+    assert per_image[2] < per_image[[0, 1, 3, 4, 5]].min()  # the noise picture, and only it, scores low
+    with pytest.raises(ValueError, match="one map per image"):
+        judge.pixel_agreement(images, maps[:3], model=segmenter)
+
+
+def test_features_put_real_renders_closer_to_each_other_than_to_blurred_or_noisy_ones(segmenter):
+    from minidiff.metrics import frechet_distance
+
+    a, _ = scenes.sample(96, 32, generator=_seed(11))
+    b, _ = scenes.sample(96, 32, generator=_seed(12))
+    feats = judge.features(a, model=segmenter)
+    assert feats.shape == (96, 11 * judge.CONFIG["channels"]) and torch.isfinite(feats).all()
+    real = frechet_distance(feats, judge.features(b, model=segmenter))
+    blurred = frechet_distance(
+        feats, judge.features(torch.nn.functional.avg_pool2d(b, 3, 1, 1), model=segmenter)
+    )
+    noise = frechet_distance(
+        feats, judge.features(torch.rand(b.shape, generator=_seed(13)) * 2 - 1, model=segmenter)
+    )
+    assert real < blurred < noise, (real, blurred, noise)
+    with pytest.raises(ValueError, match="expected images"):
+        judge.features(a[0], model=segmenter)
+
+
+def test_fit_starts_from_weights_set_by_its_seed_alone():
+    torch.manual_seed(1)
+    a = judge.fit(0, seed=3, progress=False, device="cpu")
+    torch.manual_seed(2)
+    b = judge.fit(0, seed=3, progress=False, device="cpu")
+    c = judge.fit(0, seed=4, progress=False, device="cpu")
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters()))
+
+
 def test_recipe_is_registered():
     assert judge.RECIPE.name == "scenes-judge" and judge.RECIPE.ruler
     assert judge.RECIPE.data_version == scenes.DATA_VERSION
     assert isinstance(judge.RECIPE.build(judge.CONFIG), judge.Segmenter)
+
+
+def test_patch_features_are_one_vector_per_4x4_patch_in_row_major_order(segmenter):
+    images, _ = scenes.sample(2, 32, generator=_seed(14))
+    feats = judge.patch_features(images, model=segmenter)
+    assert feats.shape == (2, 64, 4 * judge.CONFIG["channels"])
+    with torch.no_grad():
+        deepest = segmenter.eval().encode(images)[-1]  # (2, 4C, 8, 8)
+    assert torch.allclose(feats[:, 8 * 3 + 5], deepest[:, :, 3, 5])  # token 29 = row 3, column 5

@@ -22,6 +22,8 @@ from minidiff.checks.flow import (
 from minidiff.checks.guidance import check_cross_attn_block, check_drop_condition, check_guided
 from minidiff.checks.pipeline import check_text_to_image
 from minidiff.checks.prediction import check_to_v, check_v_loss
+from minidiff.checks.repa import check_alignment
+from minidiff.checks.tread import check_routed_forward
 from minidiff.checks.unet import (
     check_attention,
     check_attn_block,
@@ -68,5 +70,7 @@ __all__ = [
     "check_dit",
     "check_to_v",
     "check_map_tokens",
+    "check_routed_forward",
+    "check_alignment",
     "check_v_loss",
 ]

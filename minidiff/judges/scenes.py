@@ -44,11 +44,16 @@ class Segmenter(nn.Module):
         self.dec_full = _conv(2 * c + c, c)
         self.head = nn.Conv2d(c, classes, 1)
 
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Images (B, 3, H, W) → the encoder's three levels (B, C, H, W), (B, 2C, H/2, W/2), (B, 4C, H/4,
+        W/4)."""
+        full = self.enc_full(x)
+        half = self.enc_half(full)
+        return full, half, self.enc_quarter(half)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Images (B, 3, H, W) in [-1, 1] → class logits (B, K, H, W); H and W divisible by 4."""
-        full = self.enc_full(x)  # (B, C, H, W)
-        half = self.enc_half(full)  # (B, 2C, H/2, W/2)
-        quarter = self.enc_quarter(half)  # (B, 4C, H/4, W/4)
+        full, half, quarter = self.encode(x)
         half = self.dec_half(torch.cat([F.interpolate(quarter, scale_factor=2.0), half], dim=1))
         full = self.dec_full(torch.cat([F.interpolate(half, scale_factor=2.0), full], dim=1))
         return self.head(full)
@@ -80,8 +85,11 @@ def _data(batch_size: int, generator: torch.Generator):
 
 
 def fit(steps: int, *, batch_size: int = 16, lr: float = 3e-3, seed: int = 0, device=None, progress=True):
-    """Train a fresh segmenter for `steps` steps on fresh 32 px scenes (~0.04 s a step on one CPU thread)."""
-    model = build(CONFIG)
+    """Train a fresh segmenter for `steps` steps on fresh 32 px scenes (~0.04 s a step on one CPU thread);
+    ``seed`` sets its initial weights and its data."""
+    with torch.random.fork_rng(devices=[]):  # the same initial weights whatever ran before; global RNG kept
+        torch.manual_seed(seed)
+        model = build(CONFIG)
     cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, ema_decay=None, seed=seed, progress=progress)
     run(model, _loss, _data, cfg, device=device)
     return model.eval()
@@ -180,6 +188,48 @@ def score(images: torch.Tensor, maps: torch.Tensor, model: nn.Module | None = No
     images = check_images(images)
     maps = _check_maps(maps, len(images), images.shape[-2:])
     return _agreement(_segment(images, _judge(model)), maps.argmax(dim=1).cpu(), maps.shape[1])
+
+
+def pixel_agreement(images: torch.Tensor, maps: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
+    """Per image (B,): the fraction of its pixels the judge reads as the class its map asks for (``score``'s
+    pixel_accuracy, image by image, for a mean with its spread)."""
+    images = check_images(images)
+    maps = _check_maps(maps, len(images), images.shape[-2:])
+    predicted, target = _segment(images, _judge(model)), maps.argmax(dim=1).cpu()
+    return (predicted == target).float().flatten(1).mean(1)
+
+
+def features(images: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
+    """Per image (B, 11C): the mean of each channel at the encoder's three levels and the spread of the
+    deepest (colours, textures and how much they vary), for a Fréchet distance to real renders
+    (``metrics.frechet_distance``). Images (B, 3, H, W) in [-1, 1], H and W divisible by 4."""
+    images, model = check_images(images), _judge(model)
+    device, was_training = next(model.parameters()).device, model.training
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for chunk in images.split(256):
+            levels = model.encode(chunk.float().to(device))
+            out.append(
+                torch.cat([level.mean((2, 3)) for level in levels] + [levels[-1].std((2, 3))], 1).cpu()
+            )
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def patch_features(images: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
+    """The encoder's deepest features, one vector per 4×4 patch: (B, H/4 · W/4, 4C), patches row-major
+    (a DiT's token order at patch size 4). Images (B, 3, H, W) in [-1, 1], H and W divisible by 4."""
+    images, model = check_images(images), _judge(model)
+    device, was_training = next(model.parameters()).device, model.training
+    model.eval()
+    with torch.no_grad():
+        out = [
+            model.encode(chunk.float().to(device))[-1].flatten(2).transpose(1, 2).cpu()
+            for chunk in images.split(256)
+        ]
+    model.train(was_training)
+    return torch.cat(out)
 
 
 def chance(maps: torch.Tensor) -> dict:
