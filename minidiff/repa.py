@@ -29,7 +29,7 @@ from minidiff.flow import flow_loss
 class Projector(nn.Module):
     """Tokens (B, T, D) → (B, T, E): a 3-layer MLP with SiLU, as in the paper."""
 
-    def __init__(self, width: int, features: int, hidden: int = 512):
+    def __init__(self, width: int, features: int, hidden: int):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(width, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
                                  nn.Linear(hidden, features))  # fmt: skip
@@ -42,14 +42,15 @@ class Aligned(nn.Module):
     """A DiT with a projector on the tokens after block ``block`` (1-based: after that many blocks). Train
     this module (its parameters are the DiT's and the projector's); sample from ``.model``."""
 
-    def __init__(self, model: DiT, features: int, block: int, hidden: int = 512):
+    def __init__(self, model: DiT, features: int, block: int, hidden: int | None = None):
         super().__init__()
         if not 1 <= block <= len(model.blocks):
             raise ValueError(f"block={block}: align after one of the DiT's blocks, 1..{len(model.blocks)} "
                              f"(the paper: about a third of the way, here "
                              f"{max(1, len(model.blocks) // 3)})")  # fmt: skip
         self.model, self.block = model, block
-        self.projector = Projector(model.cfg.width, features, hidden)
+        # hidden: twice the token width by default, the paper's ratio (2,048 for SiT-XL's 1,152)
+        self.projector = Projector(model.cfg.width, features, hidden or 2 * model.cfg.width)
 
     def forward(self, xt, t, cond=None, maps=None):
         """The DiT's prediction (dense, no projector): what validation and sampling use."""
