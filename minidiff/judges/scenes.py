@@ -122,24 +122,33 @@ def _judge(model: nn.Module | None) -> nn.Module:
     return _DEFAULT[key]
 
 
-def _segment(images: torch.Tensor, model: nn.Module, batch_size: int = 256) -> torch.Tensor:
-    """Predicted class (B, H, W) of every pixel; sizes not divisible by 4 are resized for the model."""
-    device = next(model.parameters()).device
-    size = images.shape[-2:]
-    padded = tuple(-(-s // 4) * 4 for s in size)
-    out, was_training = [], model.training
+def _run(images: torch.Tensor, model: nn.Module, fn, batch_size: int = 256) -> torch.Tensor:
+    """``fn(model, x)`` over the images in chunks, in eval mode and without gradients, gathered on the CPU."""
+    device, was_training = next(model.parameters()).device, model.training
     model.eval()  # BatchNorm must use its running statistics, not this batch's
-    with torch.no_grad():
-        for chunk in images.split(batch_size):
-            x = chunk.float().to(device)
-            if padded != tuple(size):
-                x = F.interpolate(x, size=padded, mode="bilinear", align_corners=False)
-            logits = model(x)
-            if padded != tuple(size):
-                logits = F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
-            out.append(logits.argmax(dim=1).cpu())
-    model.train(was_training)
-    return torch.cat(out)
+    try:
+        with torch.no_grad():
+            return torch.cat(
+                [fn(model, chunk.float().to(device)).cpu() for chunk in images.split(batch_size)]
+            )
+    finally:
+        model.train(was_training)
+
+
+def _segment(images: torch.Tensor, model: nn.Module) -> torch.Tensor:
+    """Predicted class (B, H, W) of every pixel; sizes not divisible by 4 are resized for the model."""
+    size = tuple(images.shape[-2:])
+    padded = tuple(-(-s // 4) * 4 for s in size)
+
+    def classes(model, x):
+        if padded != size:
+            x = F.interpolate(x, size=padded, mode="bilinear", align_corners=False)
+        logits = model(x)
+        if padded != size:
+            logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        return logits.argmax(dim=1)
+
+    return _run(images, model, classes)
 
 
 def _agreement(predicted: torch.Tensor, target: torch.Tensor, classes: int) -> dict:
@@ -203,33 +212,18 @@ def features(images: torch.Tensor, model: nn.Module | None = None) -> torch.Tens
     """Per image (B, 11C): the mean of each channel at the encoder's three levels and the spread of the
     deepest (colours, textures and how much they vary), for a Fréchet distance to real renders
     (``metrics.frechet_distance``). Images (B, 3, H, W) in [-1, 1], H and W divisible by 4."""
-    images, model = check_images(images), _judge(model)
-    device, was_training = next(model.parameters()).device, model.training
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for chunk in images.split(256):
-            levels = model.encode(chunk.float().to(device))
-            out.append(
-                torch.cat([level.mean((2, 3)) for level in levels] + [levels[-1].std((2, 3))], 1).cpu()
-            )
-    model.train(was_training)
-    return torch.cat(out)
+
+    def pooled(model, x):
+        levels = model.encode(x)
+        return torch.cat([level.mean((2, 3)) for level in levels] + [levels[-1].std((2, 3))], 1)
+
+    return _run(check_images(images), _judge(model), pooled)
 
 
 def patch_features(images: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
     """The encoder's deepest features, one vector per 4×4 patch: (B, H/4 · W/4, 4C), patches row-major
     (a DiT's token order at patch size 4). Images (B, 3, H, W) in [-1, 1], H and W divisible by 4."""
-    images, model = check_images(images), _judge(model)
-    device, was_training = next(model.parameters()).device, model.training
-    model.eval()
-    with torch.no_grad():
-        out = [
-            model.encode(chunk.float().to(device))[-1].flatten(2).transpose(1, 2).cpu()
-            for chunk in images.split(256)
-        ]
-    model.train(was_training)
-    return torch.cat(out)
+    return _run(check_images(images), _judge(model), lambda m, x: m.encode(x)[-1].flatten(2).transpose(1, 2))
 
 
 def chance(maps: torch.Tensor) -> dict:
