@@ -78,27 +78,14 @@ def forward(aligned: Aligned, xt: torch.Tensor, t: torch.Tensor, cond=None, maps
             route: tread.Route | None = None, generator: torch.Generator | None = None):  # fmt: skip
     """The prediction, the projected tokens after ``aligned.block`` blocks (B, T or K, E), and the index of
     those tokens (B, K) when the block sees only the routed ones (else None)."""
-    model = aligned.model
-    x, c = model.inputs(xt, t, cond, maps)
-    start, end = (
-        route.span(len(model.blocks)) if route is not None else (len(model.blocks), len(model.blocks))
-    )
-    index, h, aligned_tokens = None, None, None
-    for i, block in enumerate(model.blocks):
-        if i == start:  # TREAD: the kept tokens go on, the others wait
-            index = tread.choose(len(x), x.shape[1], route.kept(x.shape[1]), generator, x.device)
-            h = tread.gather(x, index)
-        if start <= i < end:
-            h = block(h, c)
-        else:
-            x = block(x, c)
-        if i + 1 == end and h is not None:
-            x = tread.scatter(x, h, index)
+    seen = {}
+
+    def keep(i, tokens, index):  # tread.forward shows each block's output; keep the aligned block's
         if i + 1 == aligned.block:
-            inside = start <= i < end - 1
-            aligned_tokens = (h if inside else x, index if inside else None)
-    tokens, token_index = aligned_tokens
-    return model.outputs(x, c), aligned.projector(tokens), token_index
+            seen["tokens"], seen["index"] = tokens, index
+
+    out = tread.forward(aligned.model, xt, t, cond, maps, route=route, generator=generator, after_block=keep)
+    return out, aligned.projector(seen["tokens"]), seen["index"]
 
 
 def loss(aligned: Aligned, x: torch.Tensor, features: torch.Tensor, *, weight: float = 0.5, cond=None,

@@ -84,29 +84,32 @@ def scatter(x: torch.Tensor, kept: torch.Tensor, index: torch.Tensor) -> torch.T
 
 def forward(model: DiT, xt: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None,
             maps: torch.Tensor | None = None, *, route: Route | None = None,
-            generator: torch.Generator | None = None,
-            index: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+            generator: torch.Generator | None = None, index: torch.Tensor | None = None,
+            after_block=None) -> torch.Tensor:  # fmt: skip
     """The DiT's prediction with ``route`` (None: the ordinary dense pass), same weights, same output shape.
 
-    The kept tokens are drawn by ``choose`` (from ``generator``), or given as ``index`` (B, K)."""
+    The kept tokens are drawn by ``choose`` (from ``generator``), or given as ``index`` (B, K).
+    ``after_block(i, tokens, index)``, if given, sees what block ``i`` handed on: the kept tokens (B, K, D)
+    with their index inside the route, every token (B, T, D) with None elsewhere (REPA reads one block's)."""
     if not (isinstance(model, torch.nn.Module) and hasattr(model, "inputs") and hasattr(model, "blocks")):
         raise TypeError(f"TREAD routes the tokens of a minidiff DiT, got {type(model).__name__}")
     x, c = model.inputs(xt, t, cond, maps)  # (B, T, D), (B, D)
-    if route is None:
-        for block in model.blocks:
+    depth = len(model.blocks)
+    start, end = route.span(depth) if route is not None else (depth, depth)
+    h = None  # the kept tokens while inside the route
+    for i, block in enumerate(model.blocks):
+        if i == start:  # the kept tokens go on; the others wait in x
+            if index is None:
+                index = choose(len(x), x.shape[1], route.kept(x.shape[1]), generator, x.device)  # (B, K)
+            h = gather(x, index)
+        if h is None:
             x = block(x, c)
-        return model.outputs(x, c)
-    start, end = route.span(len(model.blocks))
-    for block in model.blocks[:start]:
-        x = block(x, c)
-    if index is None:
-        index = choose(len(x), x.shape[1], route.kept(x.shape[1]), generator, x.device)  # (B, K)
-    h = gather(x, index)  # the kept tokens go on; the others wait in x
-    for block in model.blocks[start:end]:
-        h = block(h, c)
-    x = scatter(x, h, index)  # every token again: the routed ones as they were after block start - 1
-    for block in model.blocks[end:]:
-        x = block(x, c)
+        else:
+            h = block(h, c)
+            if i + 1 == end:  # every token again: the routed ones as they were after block start - 1
+                x, h = scatter(x, h, index), None
+        if after_block is not None:
+            after_block(i, x if h is None else h, None if h is None else index)
     return model.outputs(x, c)
 
 

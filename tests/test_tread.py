@@ -100,6 +100,16 @@ def test_the_middle_blocks_see_only_the_kept_tokens_and_the_others_see_all():
     assert seen == tread.active_tokens(4, 16, Route(1, 3, 0.5)) == [16, 8, 8, 16]
 
 
+def test_after_block_sees_each_blocks_output_with_the_index_inside_the_route_only():
+    model = make(depth=4)
+    seen = []
+    index = torch.tensor([[0, 3, 5, 9, 10, 11, 12, 15]] * 2)
+    tread.forward(model, torch.randn(2, 3, 16, 16), torch.rand(2), route=Route(1, 3, 0.5), index=index,
+                  after_block=lambda i, tokens, idx: seen.append((i, tokens.shape[1], idx)))  # fmt: skip
+    assert [(i, n) for i, n, _ in seen] == [(0, 16), (1, 8), (2, 16), (3, 16)]  # block 2 hands on all
+    assert seen[1][2] is index and [idx for i, _, idx in seen if i != 1] == [None, None, None]
+
+
 def test_routing_adds_no_weights_and_training_through_it_reaches_every_block():
     model = make(depth=4).train()
     before = sum(p.numel() for p in model.parameters())
