@@ -152,8 +152,7 @@ ruler = judge.RECIPE.load(device="cpu")
 
 def agreement(pictures, maps):
     """Pixel agreement of each picture with its map (N,): the judge's reading against the map."""
-    return torch.tensor([judge.score(pictures[i : i + 1], maps[i : i + 1], ruler)["pixel_accuracy"]
-                         for i in range(len(maps))])  # fmt: skip
+    return judge.pixel_agreement(pictures, maps, ruler)
 
 
 def mean_se(values):
@@ -198,13 +197,13 @@ for scale, sample_steps in [(1.0, 2), (1.0, 5), (1.0, 10), (1.0, 20), (2.0, 10),
           f"{mean_se(agreement(pictures, test_maps))}")  # fmt: skip
 
 # %% [markdown]
-# **What we measured** (`cpu`, one thread, batch 1): the time grows with the evaluations, from 9.2 ms
-# (2 steps) to 59.2 ms (10 steps, the recipe's) and 125.7 ms (20), while the agreement barely moves,
+# **What we measured** (`cpu`, one thread, batch 1): the time grows with the evaluations, from 11.2 ms
+# (2 steps) to 71.8 ms (10 steps, the recipe's) and 136.9 ms (20), while the agreement barely moves,
 # 0.9967 ± 0.0002 at 2 steps to 0.9985 ± 0.0002 at 20. Guidance at scale 2 adds a little (0.9989 ±
-# 0.0001 against 0.9981 ± 0.0002 at 10 steps) for 106.9 ms a picture (the two halves run as one batch
+# 0.0001 against 0.9981 ± 0.0002 at 10 steps) for 108.8 ms a picture (the two halves run as one batch
 # of 2, so less than twice the time); scale 4 gives it back (0.9983 ± 0.0002). Timings on a shared CPU
-# move by 10-20 % from one measurement to the next (the same 10-step picture takes 71 ms in the last
-# cell). For the browser the plain 10-step sampler is a fair default; exercise 3 asks how few steps are
+# move by 10-20 % from one run to the next (the last cell times the same 10-step picture again: 72
+# ms). For the browser the plain 10-step sampler is a fair default; exercise 3 asks how few steps are
 # enough.
 #
 # ## 6 · Draw your own
@@ -249,7 +248,7 @@ print(f"one picture: {1_000 * drawing.latency(model):.0f} ms on one CPU thread "
 # **What we measured** (`cpu`): the hand-drawn maps are painted as faithfully as the generated ones,
 # pixel agreement 0.993 (lake), 1.000 (beach) and 0.991 (hills), against chance 0.499, 0.379 and 0.506.
 # The shapes are new to it, the arrangement (sky above, land or water below) is not: solutions, exercise
-# 1, draws maps that break the arrangement too. One picture takes 71 ms on one CPU thread, the budget the
+# 1, draws maps that break the arrangement too. One picture takes 72 ms on one CPU thread, the budget the
 # browser chapter works with.
 #
 # ## Exercises

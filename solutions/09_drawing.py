@@ -27,7 +27,7 @@
 # **Run time:** `quick` < 1 min (CI, 2 CPU cores) · `cpu` ≤ 8 min on a 2-core laptop CPU ·
 # `gpu` ≈ 10 min on a Colab T4 (estimated, not measured).
 #
-# **Stored outputs:** budget `cpu`, CPU x86_64 (2 cores), 2.7 min from kernel start to the last cell.
+# **Stored outputs:** budget `cpu`, CPU x86_64 (2 cores), 2.9 min from kernel start to the last cell.
 
 # %% tags=["nbval-ignore-output"]
 # Set-up: on Colab this installs minidiff and the emoji font and picks the GPU budget; elsewhere a no-op.
@@ -64,8 +64,7 @@ real, test_maps = scenes.sample(N_MAPS, 32, generator=torch.Generator().manual_s
 
 def agreement(pictures, maps):
     """Pixel agreement of each picture with its map (N,)."""
-    return torch.tensor([judge.score(pictures[i : i + 1], maps[i : i + 1], ruler)["pixel_accuracy"]
-                         for i in range(len(maps))])  # fmt: skip
+    return judge.pixel_agreement(pictures, maps, ruler)
 
 
 def mean_se(values):
@@ -180,8 +179,8 @@ for sample_steps in (1, 2, 3, 5):
 # **What we measured** (`cpu`, one thread): every step count here is measurably below the 10-step
 # pictures (0.9981 ± 0.0002) — by 0.0048 ± 0.0003 at one step, 0.0014 ± 0.0002 at two, 0.0003 ± 0.0001
 # at five — but the differences are a fraction of a percent of the pixels. Two steps (3 evaluations) give
-# 0.9967 ± 0.0002 in 10.6 ms a picture, six times faster than the recipe's 65.4 ms; one step (a single
-# evaluation: the model's first guess of the clean picture) 0.9934 ± 0.0004 in 3.5 ms. For a browser
+# 0.9967 ± 0.0002 in 12.0 ms a picture, six times faster than the recipe's 69.8 ms; one step (a single
+# evaluation: the model's first guess of the clean picture) 0.9934 ± 0.0004 in 4.2 ms. For a browser
 # that repaints while the mouse moves, two steps is a good trade: 0.14 % of the pixels for a sixth of
 # the time.
 

@@ -223,7 +223,7 @@ def test_scenes_judge_refuses_bad_images_and_maps():
     with pytest.raises(ValueError, match="384 of 384 values are NaN"):
         scenes_judge.score(torch.full_like(images, math.nan), maps, model=judge)
     classes = len(scenes.CLASSES)
-    with pytest.raises(ValueError, match=rf"one-hot class maps \(B, {classes}, H, W\).*got \(2, 1, 8, 8\)"):
+    with pytest.raises(ValueError, match=rf"expected \(B, {classes}, 8, 8\).*got \(2, 1, 8, 8\)"):
         scenes_judge.score(images, torch.ones(2, 1, 8, 8), model=judge)
     with pytest.raises(ValueError, match="maps are not one-hot"):
         scenes_judge.score(images, maps * 0.5 + 0.5 / classes, model=judge)

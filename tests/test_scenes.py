@@ -169,3 +169,21 @@ def test_patch_features_are_one_vector_per_4x4_patch_in_row_major_order(segmente
     with torch.no_grad():
         deepest = segmenter.eval().encode(images)[-1]  # (2, 4C, 8, 8)
     assert torch.allclose(feats[:, 8 * 3 + 5], deepest[:, :, 3, 5])  # token 29 = row 3, column 5
+
+
+def test_check_maps_takes_what_sample_returns_and_says_what_to_change_otherwise():
+    _, maps = scenes.sample(2, 16, generator=_seed(11))
+    assert scenes.check_maps(maps, batch=2, size=(16, 16)) is maps
+    soft = maps * 0.5 + 0.5 / len(scenes.CLASSES)  # probabilities: fine for a painter, not for a judge
+    assert scenes.check_maps(soft, one_hot=False) is soft
+    for bad, kwargs, message in [
+        (soft, {}, "not one-hot"),
+        (maps.long(), {}, r"call .float\(\)"),
+        (maps.argmax(1), {}, r"F.one_hot\(labels, 8\)"),
+        (maps, {"batch": 3}, "3 images but 2 maps"),
+        (maps, {"size": (32, 32)}, r"expected \(B, 8, 32, 32\), got \(2, 8, 16, 16\)"),
+        (maps * 2, {"one_hot": False}, r"in \[0, 1\]"),
+        (maps.masked_fill(maps > 0, float("nan")), {"one_hot": False}, "finite"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            scenes.check_maps(bad, **kwargs)

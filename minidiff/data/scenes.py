@@ -205,6 +205,34 @@ def sample(n: int, size: int = 32, *, generator: torch.Generator | None = None):
     return images, maps
 
 
+def check_maps(maps, *, batch: int | None = None, size: tuple[int, int] | None = None,
+               one_hot: bool = True) -> torch.Tensor:  # fmt: skip
+    """``maps`` if they are class maps as ``sample`` returns them: floats (B, K, H, W), a channel per class
+    of ``CLASSES``, one-hot (with ``one_hot=False``: any values in [0, 1]), ``batch`` maps of ``size``
+    when given; else a ValueError that says what to change."""
+    k = len(CLASSES)
+    want = f"(B, {k}, {size[0]}, {size[1]})" if size is not None else f"(B, {k}, H, W)"
+    if not isinstance(maps, torch.Tensor) or maps.ndim != 4 or maps.shape[1] != k:
+        got = tuple(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__
+        raise ValueError(f"maps: expected {want}, one-hot class maps with a channel per class of "
+                         f"scenes.CLASSES as scenes.sample returns, got {got}; from class indices (B, H, W): "
+                         f"F.one_hot(labels, {k}).permute(0, 3, 1, 2).float()")  # fmt: skip
+    if batch is not None and len(maps) != batch:
+        raise ValueError(f"got {batch} images but {len(maps)} maps: pass one map per image")
+    if size is not None and tuple(maps.shape[-2:]) != tuple(size):
+        raise ValueError(f"maps: expected {want}, got {tuple(maps.shape)}: maps and images must be the same "
+                         f"size, {size[0]}×{size[1]}")  # fmt: skip
+    if not maps.is_floating_point():
+        raise ValueError(f"maps: expected floats (one-hot 0.0 / 1.0), got {maps.dtype}: call .float()")
+    m = maps.detach()
+    if not torch.isfinite(m).all() or m.min() < 0 or m.max() > 1:
+        raise ValueError("maps: values must be finite and in [0, 1] (one-hot: 1 for the class, 0 elsewhere)")
+    if one_hot and not (((m == 0) | (m == 1)).all() and (m.sum(dim=1) == 1).all()):
+        raise ValueError(f"maps are not one-hot: every pixel needs exactly one 1 among its {k} channels "
+                         "(from probabilities or logits: one_hot of their argmax over dim 1)")  # fmt: skip
+    return maps
+
+
 def map_to_rgb(maps: torch.Tensor) -> torch.Tensor:
     """Maps (n, K, H, W) one-hot (or scores: the argmax is taken) → flat-coloured images in [-1, 1]."""
     palette = torch.tensor(list(PALETTE.values()), dtype=torch.float32) / 127.5 - 1  # (K, 3)

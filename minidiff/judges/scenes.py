@@ -165,29 +165,6 @@ def _agreement(predicted: torch.Tensor, target: torch.Tensor, classes: int) -> d
     }
 
 
-def _check_maps(maps, batch: int | None = None, size: tuple[int, int] | None = None) -> torch.Tensor:
-    """``maps`` if they are one-hot class maps (B, K, H, W), K = len(scenes.CLASSES), of ``batch`` maps of
-    ``size`` when given; else a ValueError that says what to change."""
-    classes = len(scenes.CLASSES)
-    if not isinstance(maps, torch.Tensor) or maps.ndim != 4 or maps.shape[1] != classes:
-        shape = tuple(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__
-        raise ValueError(f"maps: expected one-hot class maps (B, {classes}, H, W) as scenes.sample returns, "
-                         f"got {shape}; from class indices (B, H, W): "
-                         f"F.one_hot(index, {classes}).permute(0, 3, 1, 2)")  # fmt: skip
-    if batch is not None and maps.shape[0] != batch:
-        raise ValueError(f"got {batch} images but {maps.shape[0]} maps: pass one map per image")
-    if size is not None and tuple(maps.shape[-2:]) != tuple(size):
-        raise ValueError(f"images are {tuple(size)} but maps {tuple(maps.shape[-2:])}: "
-                         "draw both at the same size")  # fmt: skip
-    m = maps.detach()
-    if not ((m == 0) | (m == 1)).all() or not (m.sum(dim=1) == 1).all():
-        raise ValueError(
-            f"maps are not one-hot: every pixel needs exactly one 1 among its {classes} "
-            "channels (from probabilities or logits: one_hot of their argmax over dim 1)"
-        )
-    return maps
-
-
 def score(images: torch.Tensor, maps: torch.Tensor, model: nn.Module | None = None) -> dict:
     """How well images (B, 3, H, W) in [-1, 1] respect one-hot maps (B, K, H, W): pixel_accuracy, mean_iou.
 
@@ -195,7 +172,7 @@ def score(images: torch.Tensor, maps: torch.Tensor, model: nn.Module | None = No
     zoo's "scenes-judge".
     """
     images = check_images(images)
-    maps = _check_maps(maps, len(images), images.shape[-2:])
+    maps = scenes.check_maps(maps, batch=len(images), size=images.shape[-2:])
     return _agreement(_segment(images, _judge(model)), maps.argmax(dim=1).cpu(), maps.shape[1])
 
 
@@ -203,7 +180,7 @@ def pixel_agreement(images: torch.Tensor, maps: torch.Tensor, model: nn.Module |
     """Per image (B,): the fraction of its pixels the judge reads as the class its map asks for (``score``'s
     pixel_accuracy, image by image, for a mean with its spread)."""
     images = check_images(images)
-    maps = _check_maps(maps, len(images), images.shape[-2:])
+    maps = scenes.check_maps(maps, batch=len(images), size=images.shape[-2:])
     predicted, target = _segment(images, _judge(model)), maps.argmax(dim=1).cpu()
     return (predicted == target).float().flatten(1).mean(1)
 
@@ -228,7 +205,7 @@ def patch_features(images: torch.Tensor, model: nn.Module | None = None) -> torc
 
 def chance(maps: torch.Tensor) -> dict:
     """The score of a judge that ignores the image and answers the most common class everywhere."""
-    maps = _check_maps(maps)
+    maps = scenes.check_maps(maps)
     target = maps.argmax(dim=1)
     common = torch.bincount(target.flatten(), minlength=maps.shape[1]).argmax()
     return _agreement(torch.full_like(target, int(common)), target, maps.shape[1])

@@ -69,20 +69,6 @@ def loss_fn(model: DiT, batch, p_drop: float = P_DROP, **kwargs) -> tuple[torch.
     return flow.flow_loss(model, x, pred="x", cond=drop_condition({"maps": maps}, p_drop), **kwargs)
 
 
-def check_maps(maps: torch.Tensor) -> torch.Tensor:
-    """Maps (B, 8, 32, 32), a float channel per class with values in [0, 1]; else a clear error."""
-    if not isinstance(maps, torch.Tensor) or maps.ndim != 4 or tuple(maps.shape[1:]) != (CLASSES, SIZE, SIZE):
-        got = tuple(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__
-        raise ValueError(f"maps: expected (B, {CLASSES}, {SIZE}, {SIZE}), one channel per class of "
-                         f"scenes.CLASSES, got {got}; from class indices (B, {SIZE}, {SIZE}) use "
-                         f"F.one_hot(labels, {CLASSES}).permute(0, 3, 1, 2).float()")  # fmt: skip
-    if not maps.is_floating_point():
-        raise ValueError(f"maps: expected floats (one-hot 0.0 / 1.0), got {maps.dtype}: call .float()")
-    if not torch.isfinite(maps).all() or maps.min() < 0 or maps.max() > 1:
-        raise ValueError("maps: values must be finite and in [0, 1] (one-hot: 1 for the class, 0 elsewhere)")
-    return maps
-
-
 # ---- training, sampling, measuring -----------------------------------------------------------------------
 
 
@@ -106,7 +92,7 @@ def paint(model: DiT, maps: torch.Tensor, *, steps: int = SAMPLE_STEPS, scale: f
 
     ``scale`` > 1 applies classifier-free guidance against "no map"; ``noise`` defaults to a seeded draw.
     """
-    maps = check_maps(maps)
+    maps = scenes.check_maps(maps, size=(SIZE, SIZE), one_hot=False)
     device = next(model.parameters()).device
     if noise is None:
         noise = torch.randn(len(maps), 3, SIZE, SIZE, generator=torch.Generator().manual_seed(seed))
