@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from random_weights import perturb
 from torch import nn
 
+from minidiff.checks.core import perturbed
 from minidiff.dit import PRESETS, DiT, DiTBlock, DiTConfig, gflops
 from minidiff.layers import patchify, sincos_2d, timestep_embedding, unpatchify
 from minidiff.unet import count_parameters
@@ -90,7 +90,7 @@ def reference_forward(model: DiT, x: torch.Tensor, t: torch.Tensor, maps=None) -
 @pytest.mark.parametrize("patch", [2, 4, 8])
 def test_forward_matches_the_equations(patch):
     torch.manual_seed(0)
-    model = perturb(DiT(small(patch=patch))).eval()
+    model = perturbed(DiT(small(patch=patch)), std=0.05)
     x, t = torch.randn(2, 3, 16, 16), torch.tensor([0.1, 0.8])
     with torch.no_grad():
         torch.testing.assert_close(model(x, t), reference_forward(model, x, t), rtol=1e-4, atol=1e-5)
@@ -108,7 +108,7 @@ def test_patches_and_positions_are_in_the_same_order():
 
 def test_time_and_condition_change_the_output():
     torch.manual_seed(0)
-    model = perturb(DiT(small(cond_dim=5))).eval()
+    model = perturbed(DiT(small(cond_dim=5)), std=0.05)
     x, cond = torch.randn(2, 3, 16, 16), torch.randn(2, 5)
     with torch.no_grad():
         base = model(x, torch.tensor([0.3, 0.3]), cond)
@@ -120,7 +120,9 @@ def test_time_and_condition_change_the_output():
 
 
 def test_other_channels_and_latents():
-    model = perturb(DiT(DiTConfig(image_size=8, patch=2, in_channels=4, out_channels=8, **PRESETS["tiny"])))
+    model = perturbed(
+        DiT(DiTConfig(image_size=8, patch=2, in_channels=4, out_channels=8, **PRESETS["tiny"])), std=0.05
+    )
     assert model(torch.randn(2, 4, 8, 8), torch.rand(2)).shape == (2, 8, 8, 8)
 
 
@@ -151,7 +153,7 @@ def one_hot_maps(batch=2, classes=5, size=16, seed=0):
 
 def test_forward_with_a_map_matches_the_equations():
     torch.manual_seed(0)
-    model = perturb(DiT(small(map_channels=5))).eval()
+    model = perturbed(DiT(small(map_channels=5)), std=0.05)
     x, t, maps = torch.randn(2, 3, 16, 16), torch.tensor([0.1, 0.8]), one_hot_maps()
     with torch.no_grad():
         torch.testing.assert_close(model(x, t, maps=maps), reference_forward(model, x, t, maps), rtol=1e-4,
@@ -165,7 +167,7 @@ def test_a_map_reaches_each_token_through_its_own_patch():
     changed = maps.clone()
     changed[:, :, :4, :4] = changed[:, :, :4, :4].roll(1, dims=1)  # other classes in the top-left patch only
     for depth, local in ((0, True), (2, False)):
-        model = perturb(DiT(small(depth=depth, map_channels=5))).eval()
+        model = perturbed(DiT(small(depth=depth, map_channels=5)), std=0.05)
         with torch.no_grad():
             moved = (model(x, t, maps=maps) - model(x, t, maps=changed)).abs().amax(1)  # (B, H, W)
         assert (moved[:, :4, :4] > 0).all()
@@ -199,7 +201,7 @@ def test_bad_inputs_say_what_to_do():
 
 def test_block_alone_is_a_residual_transformer_block():
     torch.manual_seed(0)
-    block = perturb(DiTBlock(32, 4)).eval()
+    block = perturbed(DiTBlock(32, 4), std=0.05)
     x, c = torch.randn(2, 5, 32), torch.randn(2, 32)
     with torch.no_grad():
         out = block(x, c)
@@ -209,7 +211,7 @@ def test_block_alone_is_a_residual_transformer_block():
 
 def test_inputs_blocks_outputs_compose_to_the_forward_pass():
     """TREAD and REPA run the blocks themselves: inputs → blocks → outputs must be the model exactly."""
-    model = perturb(DiT(small(map_channels=2, cond_dim=5)))
+    model = perturbed(DiT(small(map_channels=2, cond_dim=5)), std=0.05)
     x, t, cond, maps = torch.randn(2, 3, 16, 16), torch.rand(2), torch.randn(2, 5), torch.rand(2, 2, 16, 16)
     tokens, c = model.inputs(x, t, cond, maps)
     assert tokens.shape == (2, 16, 32) and c.shape == (2, 32)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from random_weights import perturb
 
 from minidiff import flow, repa, tread
+from minidiff.checks.core import perturbed
 from minidiff.dit import DiT, DiTConfig
 from minidiff.train import TrainConfig, train
 
@@ -17,7 +17,7 @@ from minidiff.train import TrainConfig, train
 def make(depth=4, block=2, features=6):
     torch.manual_seed(0)
     model = DiT(DiTConfig(image_size=16, patch=4, width=32, depth=depth, heads=4))
-    return perturb(repa.Aligned(model, features=features, block=block, hidden=16))
+    return perturbed(repa.Aligned(model, features=features, block=block, hidden=16), std=0.05)
 
 
 def test_the_projector_is_the_only_new_weight_and_the_prediction_is_the_dits():

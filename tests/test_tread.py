@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from random_weights import perturb
 
 from minidiff import flow, tread
+from minidiff.checks.core import perturbed
 from minidiff.dit import DiT, DiTConfig
 from minidiff.train import TrainConfig, train
 from minidiff.tread import Route
@@ -16,7 +16,7 @@ from minidiff.tread import Route
 def make(depth=4, **changes):
     torch.manual_seed(0)
     cfg = DiTConfig(**{**dict(image_size=16, patch=4, width=32, depth=depth, heads=4), **changes})
-    return perturb(DiT(cfg)).eval()
+    return perturbed(DiT(cfg), std=0.05)
 
 
 def test_route_span_defaults_to_all_but_the_first_and_last_block_and_rejects_what_does_not_fit():

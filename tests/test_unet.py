@@ -6,18 +6,10 @@ import pytest
 import torch
 
 from minidiff import flow
+from minidiff.checks.core import perturbed
 from minidiff.unet import PRESETS, UNet, UNetConfig, count_parameters, group_norm
 
 SMALL = dict(base_channels=8, channel_mults=(1, 2), blocks_per_level=1, attn_levels=(1,), heads=2, groups=4)
-
-
-def perturb(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Add noise to every parameter so that zero-initialised layers stop hiding the rest of the network."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.1 * torch.randn(p.shape, generator=generator))
-    return model
 
 
 @pytest.mark.parametrize(
@@ -33,7 +25,7 @@ def perturb(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 )
 def test_output_shapes(overrides, shape):
     cfg = UNetConfig(**{**SMALL, **overrides})
-    model = perturb(UNet(cfg))
+    model = perturbed(UNet(cfg), std=0.1)
     out = model(torch.randn(shape), torch.rand(shape[0]))
     assert out.shape == (shape[0], cfg.out_channels or cfg.in_channels, *shape[2:])
     assert torch.isfinite(out).all()
@@ -50,7 +42,7 @@ def test_output_is_exactly_zero_at_init():
 
 
 def test_gradient_reaches_every_parameter():
-    model = perturb(UNet(UNetConfig(**SMALL, cond_dim=5)))
+    model = perturbed(UNet(UNetConfig(**SMALL, cond_dim=5)), std=0.1)
     out = model(torch.randn(2, 3, 16, 16), torch.rand(2), torch.randn(2, 5))
     out.square().mean().backward()
     no_grad = [name for name, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
@@ -70,7 +62,7 @@ def test_presets_parameter_counts():
 
 def test_cond_hook_changes_the_output():
     torch.manual_seed(0)
-    model = perturb(UNet(UNetConfig(**SMALL, cond_dim=4)))
+    model = perturbed(UNet(UNetConfig(**SMALL, cond_dim=4)), std=0.1)
     xt, t = torch.randn(2, 3, 16, 16), torch.rand(2)
     out_a = model(xt, t, torch.zeros(2, 4))
     out_b = model(xt, t, torch.ones(2, 4))
@@ -79,7 +71,7 @@ def test_cond_hook_changes_the_output():
 
 
 def test_time_changes_the_output():
-    model = perturb(UNet(UNetConfig(**SMALL)))
+    model = perturbed(UNet(UNetConfig(**SMALL)), std=0.1)
     xt = torch.randn(1, 3, 16, 16).expand(2, -1, -1, -1)
     out = model(xt, torch.tensor([0.1, 0.9]))
     assert not torch.allclose(out[0], out[1])
@@ -121,7 +113,7 @@ def test_bad_cond_and_config_raise():
 
 def test_middle_runs_res_attn_res_in_that_order():
     # DDPM's middle (Ho et al. 2020, App. B): ResBlock -> self-attention -> ResBlock, each feeding the next
-    model = perturb(UNet(UNetConfig(**SMALL)))
+    model = perturbed(UNet(UNetConfig(**SMALL)), std=0.1)
     seen = []
 
     def record(name):
@@ -138,7 +130,7 @@ def test_middle_runs_res_attn_res_in_that_order():
 def test_upsample_is_nearest_neighbour_then_conv():
     from minidiff.unet import Upsample
 
-    up = perturb(Upsample(3))
+    up = perturbed(Upsample(3), std=0.1)
     x = torch.randn(2, 3, 4, 5)
     doubled = x.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)  # each pixel becomes a 2x2 block
     torch.testing.assert_close(up(x), up.conv(doubled))
@@ -170,7 +162,7 @@ def test_a_fresh_text_unet_adds_cross_attention_and_keeps_every_other_name():
 
 
 def test_the_text_tokens_change_the_output_and_padding_does_not():
-    model = perturb(UNet(UNetConfig(**TEXT)))
+    model = perturbed(UNet(UNetConfig(**TEXT)), std=0.1)
     xt, t, cond, context = text_inputs()
     out = model(xt, t, cond, context)
     assert not torch.allclose(out, model(xt, t, cond, context.flip(0)))  # other tokens, other output
@@ -183,14 +175,14 @@ def test_the_text_tokens_change_the_output_and_padding_does_not():
 
 
 def test_gradient_reaches_the_cross_attention():
-    model = perturb(UNet(UNetConfig(**TEXT)))
+    model = perturbed(UNet(UNetConfig(**TEXT)), std=0.1)
     model(*text_inputs()).square().mean().backward()
     cross = {name: p for name, p in model.named_parameters() if "cross" in name}
     assert cross and all(p.grad is not None and p.grad.abs().sum() > 0 for p in cross.values())
 
 
 def test_flow_loss_passes_a_dict_condition_as_keywords():
-    model = perturb(UNet(UNetConfig(**TEXT)))
+    model = perturbed(UNet(UNetConfig(**TEXT)), std=0.1)
     xt, t, cond, context = text_inputs()
     loss, _ = flow.flow_loss(
         model, xt, cond={"cond": cond, "context": context}, t=t, noise=torch.zeros_like(xt)

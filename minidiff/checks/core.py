@@ -82,12 +82,13 @@ def learner_code(check):
     return run
 
 
-def perturbed(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Add fixed noise to every parameter, so zero-initialised layers cannot hide a missing piece."""
+def perturbed(module: torch.nn.Module, seed: int = 0, std: float = 0.2) -> torch.nn.Module:
+    """Add fixed noise N(0, std²) to every parameter (seeded, in place), so zero-initialised layers cannot
+    hide a missing piece; returns the module in eval mode."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in module.parameters():
-            p.add_(0.2 * torch.randn(p.shape, generator=generator))
+            p.add_(std * torch.randn(p.shape, generator=generator))
     return module.eval()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from minidiff import tread
-from minidiff.checks.core import assert_close, close, learner_code, passed
+from minidiff.checks.core import assert_close, close, learner_code, passed, perturbed
 from minidiff.dit import DiT, DiTConfig
 
 
@@ -13,25 +13,19 @@ def _model() -> DiT:
     """A small DiT of 4 blocks with random weights everywhere (the zero-initialised layers too)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = DiT(DiTConfig(image_size=16, patch=4, width=32, depth=4, heads=4)).eval()
-        with torch.no_grad():
-            for p in model.parameters():
-                p.add_(0.05 * torch.randn_like(p))
-    return model
+        model = DiT(DiTConfig(image_size=16, patch=4, width=32, depth=4, heads=4))
+    return perturbed(model, std=0.05)
 
 
-def _by_hand(model, xt, t, index, start, end, *, rejoin=True, shared=False):
-    """Mistakes the check names, written out: the routed tokens never rejoin; one index for every image."""
+def _never_rejoined(model, xt, t, index, start, end):
+    """The mistake the check names, written out: the routed tokens' work is never put back."""
     x, c = model.inputs(xt, t)
     for block in model.blocks[:start]:
         x = block(x, c)
-    if shared:
-        index = index[:1].expand(len(x), -1)
     h = tread.gather(x, index)
     for block in model.blocks[start:end]:
         h = block(h, c)
-    x = tread.scatter(x, h, index) if rejoin else x
-    for block in model.blocks[end:]:
+    for block in model.blocks[end:]:  # x, not scatter(x, h, index): h is dropped
         x = block(x, c)
     return model.outputs(x, c)
 
@@ -48,8 +42,8 @@ def check_routed_forward(fn) -> None:
         got = fn(model, xt, t, index, 1, 3)
         want = tread.forward(model, xt, t, route=tread.Route(1, 3), index=index)
         dense = model(xt, t)
-        never_rejoined = _by_hand(model, xt, t, index, 1, 3, rejoin=False)
-        shared = _by_hand(model, xt, t, index, 1, 3, shared=True)
+        never_rejoined = _never_rejoined(model, xt, t, index, 1, 3)
+        shared = tread.forward(model, xt, t, route=tread.Route(1, 3), index=index[:1].expand(3, -1))
         late = tread.forward(model, xt, t, route=tread.Route(1, 4), index=index)
         early = tread.forward(model, xt, t, route=tread.Route(0, 3), index=index)
     if not isinstance(got, torch.Tensor) or got.shape != xt.shape:
