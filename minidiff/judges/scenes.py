@@ -165,23 +165,27 @@ def _agreement(predicted: torch.Tensor, target: torch.Tensor, classes: int) -> d
     }
 
 
+def _read(images: torch.Tensor, maps: torch.Tensor, model: nn.Module | None) -> tuple[torch.Tensor, ...]:
+    """The class the judge reads at each pixel and the class the map asks for, (B, H, W) each, on the CPU,
+    after checking both."""
+    images = check_images(images)
+    maps = scenes.check_maps(maps, batch=len(images), size=images.shape[-2:])
+    return _segment(images, _judge(model)), maps.argmax(dim=1).cpu()
+
+
 def score(images: torch.Tensor, maps: torch.Tensor, model: nn.Module | None = None) -> dict:
     """How well images (B, 3, H, W) in [-1, 1] respect one-hot maps (B, K, H, W): pixel_accuracy, mean_iou.
 
     uint8 images (0-255) are converted with x / 127.5 - 1. model=None loads (or trains once, ~15 s) the
     zoo's "scenes-judge".
     """
-    images = check_images(images)
-    maps = scenes.check_maps(maps, batch=len(images), size=images.shape[-2:])
-    return _agreement(_segment(images, _judge(model)), maps.argmax(dim=1).cpu(), maps.shape[1])
+    return _agreement(*_read(images, maps, model), len(scenes.CLASSES))
 
 
 def pixel_agreement(images: torch.Tensor, maps: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
     """Per image (B,): the fraction of its pixels the judge reads as the class its map asks for (``score``'s
     pixel_accuracy, image by image, for a mean with its spread)."""
-    images = check_images(images)
-    maps = scenes.check_maps(maps, batch=len(images), size=images.shape[-2:])
-    predicted, target = _segment(images, _judge(model)), maps.argmax(dim=1).cpu()
+    predicted, target = _read(images, maps, model)
     return (predicted == target).float().flatten(1).mean(1)
 
 
